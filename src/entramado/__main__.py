@@ -1,0 +1,3 @@
+from entramado.cli import main
+
+main()

@@ -1,0 +1,181 @@
+"""The message log's hash chain: record format, group-committed writer and verifier.
+
+Each gateway node keeps its own chain. A record's hash is
+``SHA-256(prev_hash || canonical JSON of the record's fields)``; the body itself is not hashed
+but its RFC 9530 digest is, and the stored body (when kept) must match that digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import orjson
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Engine
+
+from entramado.evidence.models import LogRecord
+
+GENESIS = "0" * 64
+
+
+@dataclass(slots=True)
+class Entry:
+    """One message as a gateway saw it, before it has a place in the chain."""
+
+    side: str
+    kind: str
+    xroad_id: str
+    body_digest: str
+    body_size: int
+    client: str | None = None
+    service: str | None = None
+    purpose: str | None = None
+    data_subject: str | None = None
+    user_id: str | None = None
+    issue: str | None = None
+    represented_party: str | None = None
+    method: str | None = None
+    target: str | None = None
+    status: int | None = None
+    error_type: str | None = None
+    key_id: str | None = None
+    signature_base: str | None = None
+    signature: str | None = None
+    logged_at: int = field(default_factory=lambda: time.time_ns() // 1000)
+    body: bytes | None = None
+
+
+HASHED_FIELDS = (
+    "chain", "logged_at", "side", "kind", "xroad_id", "client", "service", "purpose",
+    "data_subject", "user_id", "issue", "represented_party", "method", "target", "status",
+    "error_type", "body_digest", "body_size", "key_id", "signature_base", "signature",
+)  # fmt: skip
+
+
+def record_hash(prev_hash: str, fields: dict[str, object]) -> str:
+    """Hash of one record given the previous record's hash."""
+    canonical = orjson.dumps(
+        {name: fields[name] for name in HASHED_FIELDS}, option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+
+
+def body_matches(body: bytes, digest: str) -> bool:
+    return digest == "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+class MessageLog:
+    """Appends entries to one chain with group commit.
+
+    ``append`` returns only once its entries are committed; entries that arrive while a commit is
+    in progress are written together in the next one, so one fsync serves many exchanges.
+    """
+
+    def __init__(self, engine: Engine, chain: str, body_limit: int) -> None:
+        self._engine = engine
+        self._chain = chain
+        self._body_limit = body_limit
+        self._pending: list[tuple[list[Entry], asyncio.Future[None]]] = []
+        self._flushing = False
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="message-log")
+        self._head = self._load_head()
+        self.records_written = 0
+        self.commits = 0
+
+    def _load_head(self) -> tuple[int, str]:
+        with self._engine.connect() as conn:
+            last = conn.execute(
+                select(LogRecord.seq, LogRecord.record_hash)
+                .where(LogRecord.chain == self._chain)
+                .order_by(LogRecord.seq.desc())
+                .limit(1)
+            ).first()
+        return (last[0], last[1]) if last else (0, GENESIS)
+
+    async def append(self, *entries: Entry) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((list(entries), future))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                entries = [entry for group, _ in batch for entry in group]
+                try:
+                    await loop.run_in_executor(self._executor, self._write, entries)
+                except Exception as exc:  # the callers must learn their entries were not logged
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._flushing = False
+
+    def _write(self, entries: list[Entry]) -> None:
+        seq, prev = self._head
+        rows = []
+        for entry in entries:
+            seq += 1
+            row = asdict(entry)
+            if entry.body is not None and entry.body_size > self._body_limit:
+                row["body"] = None
+            row["chain"] = self._chain
+            row["seq"] = seq
+            row["prev_hash"] = prev
+            prev = row["record_hash"] = record_hash(prev, row)
+            rows.append(row)
+        with self._engine.begin() as conn:
+            conn.execute(insert(LogRecord), rows)
+        self._head = (seq, prev)
+        self.records_written += len(rows)
+        self.commits += 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def chains(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(select(LogRecord.chain).distinct().order_by(LogRecord.chain)))
+
+
+def count(engine: Engine, chain: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).where(LogRecord.chain == chain)) or 0)
+
+
+def iter_records(engine: Engine, chain: str, batch: int = 5000) -> Iterator[LogRecord]:
+    """Stream a chain's records in order without loading them all."""
+    from sqlalchemy.orm import Session
+
+    last = 0
+    with Session(engine) as session:
+        while True:
+            rows = list(
+                session.scalars(
+                    select(LogRecord)
+                    .where(LogRecord.chain == chain, LogRecord.seq > last)
+                    .order_by(LogRecord.seq)
+                    .limit(batch)
+                )
+            )
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].seq
+            session.expunge_all()

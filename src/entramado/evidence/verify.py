@@ -1,0 +1,154 @@
+"""Verify a gateway's message log: the hash chain, every body digest and every signature."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from entramado import crypto
+from entramado.evidence.chain import GENESIS, body_matches, iter_records, record_hash
+from entramado.evidence.models import KnownCertificate, LogRecord
+from entramado.gateway.signatures import verify_base
+
+
+@dataclass
+class Problem:
+    seq: int
+    kind: str  # altered | deleted | inserted | reordered | bad-signature | unknown-key
+    detail: str
+
+
+@dataclass
+class Report:
+    chain: str
+    records: int = 0
+    signatures: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        first = self.problems[0] if self.problems else None
+        return {
+            "chain": self.chain,
+            "ok": self.ok,
+            "records": self.records,
+            "signatures_verified": self.signatures,
+            "first_problem": first.__dict__ if first else None,
+            "problems": [p.__dict__ for p in self.problems[:100]],
+        }
+
+
+def _field_line(base: str, name: str) -> str | None:
+    prefix = f'"{name}": '
+    for line in base.split("\n"):
+        if line.startswith(prefix):
+            return line[len(prefix) :]
+    return None
+
+
+def _row(record: LogRecord) -> dict[str, object]:
+    return {column: getattr(record, column) for column in LogRecord.__table__.columns.keys()}
+
+
+def verify_chain(engine: Engine, chain: str) -> Report:
+    """Walk ``chain`` in order and report every record that does not hold up.
+
+    A record is *altered* when its content no longer hashes to its stored hash, its body no
+    longer matches its digest, or its signature base disagrees with its fields; *deleted* when
+    sequence numbers jump; *inserted* when the next record links past it; *reordered* when a
+    record links to one that comes later.
+    """
+    keys = _keys(engine)
+    report = Report(chain)
+    prev_seq, prev_hash, before_prev_hash = 0, GENESIS, ""
+    for record in iter_records(engine, chain):
+        report.records += 1
+        row = _row(record)
+        if record_hash(record.prev_hash, row) != record.record_hash:
+            report.problems.append(
+                Problem(record.seq, "altered", "content does not match its hash")
+            )
+        elif record.body is not None and not body_matches(record.body, record.body_digest):
+            report.problems.append(Problem(record.seq, "altered", "body does not match its digest"))
+        if record.seq != prev_seq + 1:
+            missing = f"{prev_seq + 1}..{record.seq - 1}" if record.seq > prev_seq + 1 else "none"
+            report.problems.append(
+                Problem(
+                    record.seq,
+                    "deleted",
+                    f"sequence jumps from {prev_seq} to {record.seq}; missing {missing}",
+                )
+            )
+        elif record.prev_hash != prev_hash:
+            report.problems.append(_classify_link(engine, chain, record, before_prev_hash))
+        if record.signature_base is not None and record.signature is not None:
+            problem = _check_signature(record, keys)
+            if problem:
+                report.problems.append(problem)
+            else:
+                report.signatures += 1
+        before_prev_hash, prev_hash, prev_seq = prev_hash, record.record_hash, record.seq
+    return report
+
+
+def _classify_link(engine: Engine, chain: str, record: LogRecord, before_prev_hash: str) -> Problem:
+    if record.prev_hash == before_prev_hash:
+        return Problem(record.seq - 1, "inserted", "the next record links past this one")
+    with engine.connect() as conn:
+        later = conn.scalar(
+            select(LogRecord.seq).where(
+                LogRecord.chain == chain,
+                LogRecord.record_hash == record.prev_hash,
+                LogRecord.seq > record.seq,
+            )
+        )
+    if later is not None:
+        return Problem(record.seq, "reordered", f"links to record {later}, which comes after it")
+    return Problem(
+        record.seq,
+        "deleted",
+        "links to a record that is not in the log (a record before it was deleted, or replaced)",
+    )
+
+
+def _check_signature(
+    record: LogRecord, keys: Callable[[str], ed25519.Ed25519PublicKey | None]
+) -> Problem | None:
+    assert record.signature_base is not None and record.signature is not None
+    key = keys(record.key_id or "")
+    if key is None:
+        return Problem(record.seq, "unknown-key", f"no certificate for key {record.key_id}")
+    if not verify_base(record.signature_base, record.signature, key):
+        return Problem(
+            record.seq, "bad-signature", "signature does not verify over its signature base"
+        )
+    base = record.signature_base
+    if _field_line(base, "content-digest") != record.body_digest:
+        return Problem(record.seq, "altered", "body digest differs from the signed content-digest")
+    if _field_line(base, "x-road-id") != record.xroad_id:
+        return Problem(record.seq, "altered", "X-Road-Id differs from the signed one")
+    return None
+
+
+def _keys(engine: Engine) -> Callable[[str], ed25519.Ed25519PublicKey | None]:
+    with engine.connect() as conn:
+        pems = dict(
+            conn.execute(select(KnownCertificate.fingerprint, KnownCertificate.pem)).tuples().all()
+        )
+    cache: dict[str, ed25519.Ed25519PublicKey | None] = {}
+
+    def lookup(key_id: str) -> ed25519.Ed25519PublicKey | None:
+        if key_id not in cache:
+            pem = pems.get(key_id)
+            public = crypto.cert_from_pem(pem).public_key() if pem else None
+            cache[key_id] = public if isinstance(public, ed25519.Ed25519PublicKey) else None
+        return cache[key_id]
+
+    return lookup

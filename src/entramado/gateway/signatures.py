@@ -1,0 +1,207 @@
+"""RFC 9421 HTTP Message Signatures and RFC 9530 Content-Digest, sans I/O.
+
+Pure functions over method, path, status and header dictionaries. The gateway signs every
+request and response it sends to a peer gateway under the label ``xrd`` with ``alg="ed25519"``
+and verifies what it receives; ``docs/protocol.md`` fixes which components are covered.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import http_sfv
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+LABEL = "xrd"
+ALG = "ed25519"
+
+REQUEST_COMPONENTS = ("@method", "@path", "@query", "content-digest", "x-road-client", "x-road-id")
+REQUEST_OPTIONAL = (
+    "entramado-purpose",
+    "entramado-data-subject",
+    "x-road-userid",
+    "x-road-issue",
+    "x-road-represented-party",
+)
+RESPONSE_COMPONENTS = ("@status", "content-digest", "x-road-id", "x-road-request-hash")
+
+
+class SignatureError(Exception):
+    """The signature is missing, malformed, stale, made with an unknown key or does not verify."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    signature_input: str
+    signature: str
+    base: str
+    key_id: str
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class HttpMessage:
+    """What a signature can cover: a request (method, path, query) or a response (status)."""
+
+    headers: Mapping[str, str]  # lower-case names
+    method: str = ""
+    path: str = ""
+    query: str = ""  # without the leading "?"
+    status: int = 0
+
+
+def content_digest(body: bytes) -> str:
+    """RFC 9530 ``Content-Digest`` value with SHA-256."""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+def request_hash(signature_header: str) -> str:
+    """``X-Road-Request-Hash``: SHA-256 of the request's ``Signature`` field value.
+
+    The signature covers the request's method, target, digest and X-Road headers, so binding the
+    response to it binds the response to the whole request.
+    """
+    return (
+        "sha-256=:"
+        + base64.b64encode(hashlib.sha256(signature_header.encode()).digest()).decode()
+        + ":"
+    )
+
+
+def _component_value(name: str, message: HttpMessage) -> str:
+    if name == "@method":
+        return message.method.upper()
+    if name == "@path":
+        return message.path or "/"
+    if name == "@query":
+        return "?" + message.query
+    if name == "@status":
+        return str(message.status)
+    if name.startswith("@"):
+        raise SignatureError(f"unsupported derived component {name}")
+    value = message.headers.get(name)
+    if value is None:
+        raise SignatureError(f"covered header {name} is missing")
+    return value.strip()
+
+
+def _base(components: Sequence[str], params: str, message: HttpMessage) -> str:
+    lines = [f'"{name}": {_component_value(name, message)}' for name in components]
+    lines.append(f'"@signature-params": {params}')
+    return "\n".join(lines)
+
+
+def _params(components: Sequence[str], created: int, key_id: str) -> str:
+    inner = http_sfv.InnerList()
+    for name in components:
+        inner.append(http_sfv.Item(name))
+    inner.params["created"] = created
+    inner.params["keyid"] = key_id
+    inner.params["alg"] = ALG
+    return str(inner)
+
+
+def covered(message: HttpMessage) -> tuple[str, ...]:
+    """The components the gateway covers for ``message``: mandatory ones plus present optionals."""
+    if message.status:
+        return RESPONSE_COMPONENTS
+    present = tuple(name for name in REQUEST_OPTIONAL if name in message.headers)
+    return REQUEST_COMPONENTS + present
+
+
+def sign(message: HttpMessage, key: ed25519.Ed25519PrivateKey, key_id: str, created: int) -> Signed:
+    """Sign ``message`` (whose headers already carry Content-Digest) per RFC 9421."""
+    components = covered(message)
+    params = _params(components, created, key_id)
+    base = _base(components, params, message)
+    signature = base64.b64encode(key.sign(base.encode())).decode()
+    return Signed(f"{LABEL}={params}", f"{LABEL}=:{signature}:", base, key_id, created)
+
+
+KeyLookup = Callable[[str], ed25519.Ed25519PublicKey | None]
+
+
+def verify(
+    message: HttpMessage,
+    lookup: KeyLookup,
+    *,
+    required: Sequence[str],
+    now: int,
+    max_age: int,
+) -> Signed:
+    """Verify the ``xrd`` signature on ``message``.
+
+    Args:
+        message: the received message; its headers must include Signature-Input and Signature.
+        lookup: returns the public key for a ``keyid``, or None when the key is not trusted.
+        required: components the signature must cover.
+        now: current Unix time.
+        max_age: how many seconds old (or in the future) ``created`` may be.
+
+    Returns:
+        The verified signature, with its base, for the message log.
+
+    Raises:
+        SignatureError: saying precisely what is wrong.
+    """
+    raw_input = message.headers.get("signature-input")
+    raw_signature = message.headers.get("signature")
+    if not raw_input or not raw_signature:
+        raise SignatureError("Signature-Input and Signature headers are required")
+    inputs = http_sfv.Dictionary()
+    signatures = http_sfv.Dictionary()
+    try:
+        inputs.parse(raw_input.encode())
+        signatures.parse(raw_signature.encode())
+    except ValueError as exc:
+        raise SignatureError(f"malformed signature header: {exc}") from exc
+    if LABEL not in inputs or LABEL not in signatures:
+        raise SignatureError(f"no signature labelled {LABEL!r}")
+    inner = inputs[LABEL]
+    if not isinstance(inner, http_sfv.InnerList):
+        raise SignatureError("Signature-Input member is not an inner list")
+    components = [item.value for item in inner]
+    if not all(isinstance(name, str) for name in components):
+        raise SignatureError("covered components must be strings")
+    missing = [name for name in required if name not in components]
+    if missing:
+        raise SignatureError(f"signature does not cover {', '.join(missing)}")
+    params = inner.params
+    alg, key_id, created = params.get("alg"), params.get("keyid"), params.get("created")
+    if alg is not None and alg != ALG:
+        raise SignatureError(f"unsupported alg {alg!r}")
+    if not isinstance(key_id, str) or not isinstance(created, int):
+        raise SignatureError("keyid and created parameters are required")
+    if abs(now - created) > max_age:
+        raise SignatureError(
+            f"signature created {now - created}s ago, outside the {max_age}s window"
+        )
+    public_key = lookup(key_id)
+    if public_key is None:
+        raise SignatureError(f"unknown or untrusted key {key_id}")
+    signature_item = signatures[LABEL]
+    signature = getattr(signature_item, "value", None)
+    if not isinstance(signature, bytes):
+        raise SignatureError("Signature member is not a byte sequence")
+    base = _base(components, str(inner), message)
+    try:
+        public_key.verify(signature, base.encode())
+    except InvalidSignature as exc:
+        raise SignatureError("signature does not verify") from exc
+    return Signed(f"{LABEL}={inner}", raw_signature, base, key_id, created)
+
+
+def verify_base(base: str, signature_header: str, public_key: ed25519.Ed25519PublicKey) -> bool:
+    """Check a stored signature base against its stored Signature value (for the message log)."""
+    signatures = http_sfv.Dictionary()
+    try:
+        signatures.parse(signature_header.encode())
+        signature = signatures[LABEL].value
+        public_key.verify(signature, base.encode())
+    except (ValueError, KeyError, AttributeError, InvalidSignature):
+        return False
+    return True

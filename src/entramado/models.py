@@ -1,0 +1,8 @@
+"""Imports every area's tables so that Alembic sees one complete metadata."""
+
+from __future__ import annotations
+
+
+def load_all() -> None:
+    import entramado.evidence.models
+    import entramado.registry.models  # noqa: F401

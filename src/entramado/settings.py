@@ -1,0 +1,111 @@
+"""One validated settings object per role, built by a factory from a data folder and the
+environment (``ENTRAMADO_REGISTRY_*``, ``ENTRAMADO_GATEWAY_*``). Nothing reads them at import."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, HttpUrl, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from entramado.db import sqlite_url
+from entramado.ids import MemberId
+
+
+class RegistrySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENTRAMADO_REGISTRY_", extra="forbid")
+
+    data_dir: Path
+    instance: str = "UY-DEMO"
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    config_validity: int = Field(
+        3600, ge=10, description="seconds a signed configuration stays valid"
+    )
+    config_refresh: int = Field(
+        600, ge=1, description="seconds between re-signing an unchanged configuration"
+    )
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir / "registry.db")
+
+
+class LocalService(BaseModel):
+    """A service of this gateway's member: where its system listens."""
+
+    model_config = {"extra": "forbid"}
+
+    base_url: HttpUrl
+    openapi_path: str = "/openapi.json"
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENTRAMADO_GATEWAY_", extra="forbid")
+
+    data_dir: Path
+    member: str
+    code: str = "gw"
+    address: str = Field(description="https://host:port where peer gateways reach this one")
+    registry_url: str
+    database_url: str = ""
+    consumer_host: str = "127.0.0.1"
+    consumer_port: int = Field(8000, ge=0, le=65535)
+    provider_host: str = "127.0.0.1"
+    provider_port: int = Field(8443, ge=0, le=65535)
+    registration_id: int | None = None
+    services: dict[str, LocalService] = Field(default_factory=dict)
+    poll_interval: float = Field(30.0, gt=0)
+    max_body_size: int = Field(10 * 1024 * 1024, gt=0)
+    log_body_limit: int = Field(
+        64 * 1024, ge=0, description="bodies up to this size are logged; 0 = metadata only"
+    )
+    connect_timeout: float = Field(5.0, gt=0)
+    peer_timeout: float = Field(60.0, gt=0)
+    service_timeout: float = Field(30.0, gt=0)
+    replay_window: int = Field(300, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("member")
+    @classmethod
+    def _member(cls, value: str) -> str:
+        MemberId.parse(value)
+        return value
+
+    @property
+    def member_id(self) -> MemberId:
+        return MemberId.parse(self.member)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir / "gateway.db")
+
+    @property
+    def chain(self) -> str:
+        return f"{self.member}/{self.code}"
+
+
+def gateway_settings(data_dir: Path, **overrides: Any) -> GatewaySettings:
+    """Settings from ``overrides`` and ``DATA_DIR/gateway.toml``; the environment fills the rest."""
+    values: dict[str, Any] = {}
+    path = data_dir / "gateway.toml"
+    if path.exists():
+        values = tomllib.loads(path.read_text())
+    values.update(overrides)
+    values["data_dir"] = data_dir
+    return GatewaySettings(**values)
+
+
+def registry_settings(data_dir: Path, **overrides: Any) -> RegistrySettings:
+    """Settings from ``overrides`` and ``DATA_DIR/registry.toml``; the environment fills the rest."""
+    values: dict[str, Any] = {}
+    path = data_dir / "registry.toml"
+    if path.exists():
+        values = tomllib.loads(path.read_text())
+    values.update(overrides)
+    values["data_dir"] = data_dir
+    return RegistrySettings(**values)
