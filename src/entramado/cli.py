@@ -10,9 +10,7 @@ from entramado.evidence.cli import app as log_app
 from entramado.gateway.cli import app as gateway_app
 from entramado.registry.cli import app as registry_app
 
-app = typer.Typer(
-    help="Entramado: networked government on one secure, audited network.", no_args_is_help=True
-)
+app = typer.Typer(help="Entramado: networked government on one secure, audited network.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(log_app, name="log")

@@ -42,10 +42,7 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except EntramadoError as exc:
-            console.print(
-                f"[red]error[/red] {exc.type}: {exc.message}"
-                + (f" ({exc.detail})" if exc.detail else "")
-            )
+            console.print(f"[red]error[/red] {exc.type}: {exc.message}" + (f" ({exc.detail})" if exc.detail else ""))
             sys.exit(1)
 
     return wrapper

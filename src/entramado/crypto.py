@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -160,16 +161,12 @@ class CertificateAuthority:
                 ),
                 critical=True,
             )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256())
         )
         return cls(key, cert)
 
-    def issue(
-        self, csr: x509.CertificateSigningRequest, role: str, days: int = 730
-    ) -> x509.Certificate:
+    def issue(self, csr: x509.CertificateSigningRequest, role: str, days: int = 730) -> x509.Certificate:
         """Issue a certificate for ``csr`` with the usages of ``role``."""
         if cert_role_from_name(csr.subject) != role:
             raise BadRequest("CSR role mismatch", f"the CSR's OU must be {role!r}")
@@ -179,7 +176,7 @@ class CertificateAuthority:
             x509.CertificateBuilder()
             .subject_name(csr.subject)
             .issuer_name(self.cert.subject)
-            .public_key(public_key)  # type: ignore[arg-type]
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=days))
@@ -211,7 +208,7 @@ def verify_issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
     """True if ``cert`` was issued by ``ca_cert`` and is valid now."""
     try:
         cert.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, x509.InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature):
         return False
     now = _now()
     return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from entramado.errors import BadRequest
 
@@ -17,9 +18,7 @@ _CODE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 def check_code(value: str, what: str) -> str:
     """Return ``value`` if it is a valid identifier code, else raise ``BadRequest``."""
     if not _CODE.fullmatch(value) or value in {".", ".."}:
-        raise BadRequest(
-            f"invalid {what} code", f"{what} code {value[:80]!r} must match [A-Za-z0-9._-]{{1,64}}"
-        )
+        raise BadRequest(f"invalid {what} code", f"{what} code {value[:80]!r} must match [A-Za-z0-9._-]{{1,64}}")
     return value
 
 
@@ -34,11 +33,13 @@ class MemberId:
 
     @classmethod
     def parse(cls, text: str) -> MemberId:
+        return _parse_memberid(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> MemberId:
         parts = text.split("/")
         if len(parts) != 3:
-            raise BadRequest(
-                "invalid member identifier", f"{text[:200]!r} is not INSTANCE/CLASS/MEMBER"
-            )
+            raise BadRequest("invalid member identifier", f"{text[:200]!r} is not INSTANCE/CLASS/MEMBER")
         return cls(
             check_code(parts[0], "instance"),
             check_code(parts[1], "member class"),
@@ -62,6 +63,10 @@ class SubsystemId:
 
     @classmethod
     def parse(cls, text: str) -> SubsystemId:
+        return _parse_subsystemid(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> SubsystemId:
         parts = text.split("/")
         if len(parts) != 4:
             raise BadRequest(
@@ -93,6 +98,10 @@ class ServiceId:
 
     @classmethod
     def parse(cls, text: str) -> ServiceId:
+        return _parse_serviceid(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> ServiceId:
         parts = text.split("/")
         if len(parts) != 5:
             raise BadRequest(
@@ -105,3 +114,9 @@ class ServiceId:
 
 def _fields(member: MemberId) -> tuple[str, str, str]:
     return member.instance, member.member_class, member.member_code
+
+
+# Identifiers repeat on every call; parsing each distinct one once keeps the hot path cheap.
+_parse_memberid = lru_cache(maxsize=4096)(MemberId._parse)
+_parse_subsystemid = lru_cache(maxsize=4096)(SubsystemId._parse)
+_parse_serviceid = lru_cache(maxsize=4096)(ServiceId._parse)

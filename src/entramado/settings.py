@@ -22,12 +22,8 @@ class RegistrySettings(BaseSettings):
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    config_validity: int = Field(
-        3600, ge=10, description="seconds a signed configuration stays valid"
-    )
-    config_refresh: int = Field(
-        600, ge=1, description="seconds between re-signing an unchanged configuration"
-    )
+    config_validity: int = Field(3600, ge=10, description="seconds a signed configuration stays valid")
+    config_refresh: int = Field(600, ge=1, description="seconds between re-signing an unchanged configuration")
     log_level: str = "INFO"
 
     @property
@@ -61,9 +57,7 @@ class GatewaySettings(BaseSettings):
     services: dict[str, LocalService] = Field(default_factory=dict)
     poll_interval: float = Field(30.0, gt=0)
     max_body_size: int = Field(10 * 1024 * 1024, gt=0)
-    log_body_limit: int = Field(
-        64 * 1024, ge=0, description="bodies up to this size are logged; 0 = metadata only"
-    )
+    log_body_limit: int = Field(64 * 1024, ge=0, description="bodies up to this size are logged; 0 = metadata only")
     connect_timeout: float = Field(5.0, gt=0)
     peer_timeout: float = Field(60.0, gt=0)
     service_timeout: float = Field(30.0, gt=0)

@@ -49,14 +49,10 @@ def configure_logging(level: str) -> None:
 
 
 def error_response(error: EntramadoError) -> JSONResponse:
-    return JSONResponse(
-        error.body(), status_code=error.status, headers={"X-Road-Error": error.type}
-    )
+    return JSONResponse(error.body(), status_code=error.status, headers={"X-Road-Error": error.type})
 
 
-def install_common(
-    app: FastAPI, registry: CollectorRegistry, ready: Callable[[], tuple[bool, str]]
-) -> None:
+def install_common(app: FastAPI, registry: CollectorRegistry, ready: Callable[[], tuple[bool, str]]) -> None:
     """Map every error to ``{type, message, detail}``; add /healthz, /readyz and /metrics."""
 
     @app.exception_handler(EntramadoError)
@@ -66,8 +62,7 @@ def install_common(
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-            for e in exc.errors()[:10]
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()[:10]
         )
         body = {"type": "Client.BadRequest", "message": "invalid request", "detail": detail}
         return JSONResponse(body, status_code=400, headers={"X-Road-Error": "Client.BadRequest"})

@@ -34,18 +34,31 @@ class AgencySpec:
 
 
 AGENCIES = (
-    AgencySpec("DNIC", "Dirección Nacional de Identificación Civil", ("identificacion",),
-               (ServiceSpec("identificacion", "personas", ("identidad",)),)),
-    AgencySpec("BPS", "Banco de Previsión Social", ("prestaciones",),
-               (ServiceSpec("prestaciones", "afiliaciones", ("seguridad-social",)),)),
-    AgencySpec("DGI", "Dirección General Impositiva", ("tributos",),
-               (ServiceSpec("tributos", "ingresos", ("ingresos",)),)),
-    AgencySpec("IM", "Intendencia de Montevideo", ("tramites",),
-               (ServiceSpec("tramites", "domicilios", ("domicilio",)), ServiceSpec("tramites", "catalogo", ()))),
-)  # fmt: skip
+    AgencySpec(
+        "DNIC",
+        "Dirección Nacional de Identificación Civil",
+        ("identificacion",),
+        (ServiceSpec("identificacion", "personas", ("identidad",)),),
+    ),
+    AgencySpec(
+        "BPS",
+        "Banco de Previsión Social",
+        ("prestaciones",),
+        (ServiceSpec("prestaciones", "afiliaciones", ("seguridad-social",)),),
+    ),
+    AgencySpec(
+        "DGI", "Dirección General Impositiva", ("tributos",), (ServiceSpec("tributos", "ingresos", ("ingresos",)),)
+    ),
+    AgencySpec(
+        "IM",
+        "Intendencia de Montevideo",
+        ("tramites",),
+        (ServiceSpec("tramites", "domicilios", ("domicilio",)), ServiceSpec("tramites", "catalogo", ())),
+    ),
+)
 
 # (client subsystem, provider service, purposes, method, path)
-GRANTS = (
+GRANTS: tuple[tuple[str, str, list[str], str | None, str | None], ...] = (
     (
         "BPS/prestaciones",
         "DGI/tributos/ingresos",
@@ -77,8 +90,14 @@ def dnic_app(people: dict[str, Person]) -> FastAPI:
     @app.get("/personas/{ci}", summary="Identity data of a person")
     def persona(ci: str = CI) -> dict[str, Any]:
         p = _person(people, ci)
-        return {"ci": p.ci, "nombres": p.given_names, "primer_apellido": p.first_surname,
-                "segundo_apellido": p.second_surname, "sexo": p.sex, "fecha_nacimiento": p.birth_date.isoformat()}  # fmt: skip
+        return {
+            "ci": p.ci,
+            "nombres": p.given_names,
+            "primer_apellido": p.first_surname,
+            "segundo_apellido": p.second_surname,
+            "sexo": p.sex,
+            "fecha_nacimiento": p.birth_date.isoformat(),
+        }
 
     return app
 
@@ -121,8 +140,10 @@ def im_app(people: dict[str, Person]) -> FastAPI:
 
     @app.get("/tramites", summary="Catalogue of municipal procedures")
     def tramites() -> list[dict[str, str]]:
-        return [{"codigo": "cambio-domicilio", "nombre": "Cambio de domicilio"},
-                {"codigo": "permiso-construccion", "nombre": "Permiso de construcción"}]  # fmt: skip
+        return [
+            {"codigo": "cambio-domicilio", "nombre": "Cambio de domicilio"},
+            {"codigo": "permiso-construccion", "nombre": "Permiso de construcción"},
+        ]
 
     return app
 
@@ -136,9 +157,7 @@ async def serve_all(ports: dict[str, int]) -> None:
 
     people = generate()
     servers = [
-        uvicorn.Server(
-            uvicorn.Config(APPS[code](people), host="127.0.0.1", port=port, log_level="warning")
-        )
+        uvicorn.Server(uvicorn.Config(APPS[code](people), host="127.0.0.1", port=port, log_level="warning"))
         for code, port in ports.items()
     ]
     await asyncio.gather(*(server.serve() for server in servers))

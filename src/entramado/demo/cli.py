@@ -32,13 +32,9 @@ MEMBER_CLASS = "GOB"
 
 @friendly
 def demo(
-    data_dir: Path = typer.Option(
-        Path("demo-data"), "--data-dir", "-d", help="Where the demo keeps its state."
-    ),
+    data_dir: Path = typer.Option(Path("demo-data"), "--data-dir", "-d", help="Where the demo keeps its state."),
     base_port: int = typer.Option(8080, help="Registry port; the others follow it."),
-    check: bool = typer.Option(
-        False, help="Start, make one call through the network, stop (for scripts)."
-    ),
+    check: bool = typer.Option(False, help="Start, make one call through the network, stop (for scripts)."),
 ) -> None:
     """Start the registry, four agencies' gateways and their systems on loopback."""
     data_dir = data_dir.resolve()
@@ -55,9 +51,13 @@ def demo(
             for sub in agency.subsystems:
                 registry.add_subsystem("demo", f"{member}/{sub}")
         layouts[agency.code] = GatewayLayout(
-            data_dir / "gateways" / agency.code, member, "gw1", base_port + i, base_port + 10 + i,
+            data_dir / "gateways" / agency.code,
+            member,
+            "gw1",
+            base_port + i,
+            base_port + 10 + i,
             {f"{s.subsystem}/{s.code}": f"http://127.0.0.1:{service_ports[agency.code]}" for s in agency.services},
-        )  # fmt: skip
+        )
     _publish_services(registry)
     for layout in layouts.values():
         provision_gateway(registry, registry_url, layout)
@@ -68,8 +68,11 @@ def demo(
     try:
         console.print(f"[bold]Entramado demo[/bold] — state in {data_dir}, logs in {logs}")
         procs.append(start_registry(data_dir / "registry", base_port, logs))
-        agencies = Process("agency systems", python("-m", "entramado.demo.agencies",
-                           *(f"{code}={port}" for code, port in service_ports.items())), logs / "agencies.log")  # fmt: skip
+        agencies = Process(
+            "agency systems",
+            python("-m", "entramado.demo.agencies", *(f"{code}={port}" for code, port in service_ports.items())),
+            logs / "agencies.log",
+        )
         procs.append(agencies)
         agencies.wait_ready(f"http://127.0.0.1:{service_ports['IM']}/tramites")
         for layout in layouts.values():
@@ -79,9 +82,7 @@ def demo(
         if check:
             _check(layouts, person.ci)
             return
-        console.print(
-            "\n[green]Running.[/green] Press Ctrl-C to stop; `entramado demo` starts again from this state."
-        )
+        console.print("\n[green]Running.[/green] Press Ctrl-C to stop; `entramado demo` starts again from this state.")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(p.popen.poll() is None for p in procs):
             time.sleep(0.5)
@@ -104,19 +105,18 @@ def _publish_services(registry: Registry) -> None:
         assert member in published
         openapi = APPS[agency.code](people).openapi()
         for service in agency.services:
-            paths = {
-                p: v for p, v in openapi["paths"].items() if _belongs(agency.code, service.code, p)
-            }
+            paths = {p: v for p, v in openapi["paths"].items() if _belongs(agency.code, service.code, p)}
             document = {
                 **openapi,
                 "paths": paths,
                 "info": {**openapi["info"], "title": f"{agency.code} {service.code}"},
             }
-            registry.publish_service("demo", f"{member}/{service.subsystem}/{service.code}", document,
-                                     list(service.personal_data))  # fmt: skip
-    for client, service, purposes, method, path in GRANTS:
+            registry.publish_service(
+                "demo", f"{member}/{service.subsystem}/{service.code}", document, list(service.personal_data)
+            )
+    for client, target, purposes, method, path in GRANTS:
         client_id = f"{INSTANCE}/{MEMBER_CLASS}/{client}"
-        service_id = f"{INSTANCE}/{MEMBER_CLASS}/{service}"
+        service_id = f"{INSTANCE}/{MEMBER_CLASS}/{target}"
         if f"{client_id}>{service_id}" not in existing:
             registry.add_grant("demo", client_id, service_id, list(purposes), method, path)
 
@@ -161,25 +161,38 @@ def _calls(layouts: dict[str, GatewayLayout], ci: str) -> list[tuple[str, str]]:
     bps, im = layouts["BPS"].consumer_url, layouts["IM"].consumer_url
     base = f"{INSTANCE}/{MEMBER_CLASS}"
     hdr = f"-H 'X-Road-Client: {base}/BPS/prestaciones'"
-    personal = (
-        f"-H 'Entramado-Purpose: prestaciones-sociales' -H 'Entramado-Data-Subject: UY-CI:{ci}'"
-    )
+    personal = f"-H 'Entramado-Purpose: prestaciones-sociales' -H 'Entramado-Data-Subject: UY-CI:{ci}'"
     return [
-        ("BPS reads a person's declared income from DGI",
-         f"curl -i {hdr} {personal} {bps}/r1/{base}/DGI/tributos/ingresos/personas/{ci}/ingresos"),
-        ("...and identity data from DNIC",
-         f"curl -s {hdr} {personal} {bps}/r1/{base}/DNIC/identificacion/personas/personas/{ci}"),
-        ("Refused: no purpose given (400 Client.MissingPurpose)",
-         f"curl -s {hdr} -H 'Entramado-Data-Subject: UY-CI:{ci}' {bps}/r1/{base}/DGI/tributos/ingresos/personas/{ci}/ingresos"),
-        ("Refused: IM holds no grant on DGI's income (403 Server.ServerProxy.AccessDenied)",
-         f"curl -s -H 'X-Road-Client: {base}/IM/tramites' -H 'Entramado-Purpose: tramite-municipal' "
-         f"-H 'Entramado-Data-Subject: UY-CI:{ci}' {im}/r1/{base}/DGI/tributos/ingresos/personas/{ci}/ingresos"),
+        (
+            "BPS reads a person's declared income from DGI",
+            f"curl -i {hdr} {personal} {bps}/r1/{base}/DGI/tributos/ingresos/personas/{ci}/ingresos",
+        ),
+        (
+            "...and identity data from DNIC",
+            f"curl -s {hdr} {personal} {bps}/r1/{base}/DNIC/identificacion/personas/personas/{ci}",
+        ),
+        (
+            "Refused: no purpose given (400 Client.MissingPurpose)",
+            f"curl -s {hdr} -H 'Entramado-Data-Subject: UY-CI:{ci}' "
+            f"{bps}/r1/{base}/DGI/tributos/ingresos/personas/{ci}/ingresos",
+        ),
+        (
+            "Refused: IM holds no grant on DGI's income (403 Server.ServerProxy.AccessDenied)",
+            f"curl -s -H 'X-Road-Client: {base}/IM/tramites' -H 'Entramado-Purpose: tramite-municipal' "
+            f"-H 'Entramado-Data-Subject: UY-CI:{ci}' {im}/r1/{base}/DGI/tributos/ingresos/personas/{ci}/ingresos",
+        ),
         ("Metaservices", f"curl -s {bps}/listClients ; curl -s {hdr} {bps}/r1/{base}/DGI/tributos/allowedMethods"),
-        ("The service's OpenAPI, fetched from the provider through the network",
-         f"curl -s {hdr} '{bps}/r1/{base}/DGI/tributos/getOpenAPI?serviceCode=ingresos'"),
-        ("Check every gateway's message log",
-         "for a in DNIC BPS DGI IM; do entramado log verify -d " + shlex.quote(str(layouts['BPS'].data_dir.parent)) + "/$a; done"),
-    ]  # fmt: skip
+        (
+            "The service's OpenAPI, fetched from the provider through the network",
+            f"curl -s {hdr} '{bps}/r1/{base}/DGI/tributos/getOpenAPI?serviceCode=ingresos'",
+        ),
+        (
+            "Check every gateway's message log",
+            "for a in DNIC BPS DGI IM; do entramado log verify -d "
+            + shlex.quote(str(layouts["BPS"].data_dir.parent))
+            + "/$a; done",
+        ),
+    ]
 
 
 def _check(layouts: dict[str, GatewayLayout], ci: str) -> None:
@@ -187,9 +200,14 @@ def _check(layouts: dict[str, GatewayLayout], ci: str) -> None:
 
     base = f"{INSTANCE}/{MEMBER_CLASS}"
     url = f"{layouts['BPS'].consumer_url}/r1/{base}/DGI/tributos/ingresos/personas/{ci}/ingresos"
-    request = urllib.request.Request(url, headers={  # noqa: S310 - loopback
-        "X-Road-Client": f"{base}/BPS/prestaciones", "Entramado-Purpose": "prestaciones-sociales",
-        "Entramado-Data-Subject": f"UY-CI:{ci}"})  # fmt: skip
+    request = urllib.request.Request(  # noqa: S310 - an http URL on loopback
+        url,
+        headers={
+            "X-Road-Client": f"{base}/BPS/prestaciones",
+            "Entramado-Purpose": "prestaciones-sociales",
+            "Entramado-Data-Subject": f"UY-CI:{ci}",
+        },
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
         body = resp.read().decode()
         print(f"check: {resp.status} {resp.headers['X-Road-Service']} {body}")

@@ -47,9 +47,7 @@ class GatewayLayout:
         return f"http://127.0.0.1:{self.consumer_port}"
 
 
-def provision_gateway(
-    registry: Registry, registry_url: str, layout: GatewayLayout, **settings: Any
-) -> None:
+def provision_gateway(registry: Registry, registry_url: str, layout: GatewayLayout, **settings: Any) -> None:
     """Create a gateway's keys, register and approve it, and seed its configuration cache."""
     files = GatewayFiles(layout.data_dir)
     values: dict[str, Any] = {
@@ -88,25 +86,24 @@ def provision_gateway(
 class Process:
     """A child process of the network, its output in a log file, stopped with SIGTERM."""
 
-    def __init__(
-        self, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = log_path.open("ab")
         self.popen = subprocess.Popen(
-            args, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
             start_new_session=True,
-        )  # fmt: skip
+        )
 
     def wait_ready(self, url: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.popen.returncode}; see {self.log_path}"
-                )
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
                     if resp.status == 200:
@@ -132,15 +129,20 @@ def python(*args: str) -> list[str]:
 
 
 def start_registry(data_dir: Path, port: int, log_dir: Path) -> Process:
-    proc = Process("registry", python("-m", "entramado", "registry", "serve", "-d", str(data_dir), "--port", str(port)),
-                   log_dir / "registry.log")  # fmt: skip
+    proc = Process(
+        "registry",
+        python("-m", "entramado", "registry", "serve", "-d", str(data_dir), "--port", str(port)),
+        log_dir / "registry.log",
+    )
     proc.wait_ready(f"http://127.0.0.1:{port}/readyz")
     return proc
 
 
 def start_gateway(layout: GatewayLayout, log_dir: Path, name: str = "") -> Process:
-    proc = Process(name or f"gateway {layout.member}",
-                   python("-m", "entramado", "gateway", "serve", "-d", str(layout.data_dir)),
-                   log_dir / f"gateway-{layout.member.replace('/', '_')}-{layout.code}.log")  # fmt: skip
+    proc = Process(
+        name or f"gateway {layout.member}",
+        python("-m", "entramado", "gateway", "serve", "-d", str(layout.data_dir)),
+        log_dir / f"gateway-{layout.member.replace('/', '_')}-{layout.code}.log",
+    )
     proc.wait_ready(f"{layout.consumer_url}/readyz")
     return proc

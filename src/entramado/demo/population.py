@@ -6,18 +6,93 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-GIVEN_F = ["María", "Ana", "Lucía", "Sofía", "Valentina", "Camila", "Florencia", "Carolina", "Laura", "Gabriela",
-           "Martina", "Natalia", "Silvia", "Claudia", "Rosa", "Patricia"]  # fmt: skip
-GIVEN_M = ["Juan", "José", "Carlos", "Luis", "Diego", "Martín", "Santiago", "Pablo", "Federico", "Nicolás",
-           "Gonzalo", "Andrés", "Jorge", "Marcelo", "Sebastián", "Matías"]  # fmt: skip
-SURNAMES = ["Rodríguez", "González", "Fernández", "Pérez", "García", "Martínez", "López", "Sosa", "Silva",
-            "Pereira", "Suárez", "Díaz", "Álvarez", "Méndez", "Acosta", "Da Silva", "De Los Santos",
-            "Cabrera", "Núñez", "Romero", "Olivera", "Techera", "Cardozo", "Castro"]  # fmt: skip
-STREETS = ["Av. 18 de Julio", "Bv. Artigas", "Av. Italia", "Colonia", "Mercedes", "Rivera", "Av. Brasil",
-           "Canelones", "Maldonado", "Soriano", "Av. Millán", "Agraciada"]  # fmt: skip
-DEPARTMENTS = [("Montevideo", 0.55), ("Canelones", 0.15), ("Maldonado", 0.06), ("Salto", 0.04),
-               ("Paysandú", 0.04), ("Rivera", 0.04), ("Colonia", 0.04), ("Tacuarembó", 0.04),
-               ("Rocha", 0.04)]  # fmt: skip
+GIVEN_F = [
+    "María",
+    "Ana",
+    "Lucía",
+    "Sofía",
+    "Valentina",
+    "Camila",
+    "Florencia",
+    "Carolina",
+    "Laura",
+    "Gabriela",
+    "Martina",
+    "Natalia",
+    "Silvia",
+    "Claudia",
+    "Rosa",
+    "Patricia",
+]
+GIVEN_M = [
+    "Juan",
+    "José",
+    "Carlos",
+    "Luis",
+    "Diego",
+    "Martín",
+    "Santiago",
+    "Pablo",
+    "Federico",
+    "Nicolás",
+    "Gonzalo",
+    "Andrés",
+    "Jorge",
+    "Marcelo",
+    "Sebastián",
+    "Matías",
+]
+SURNAMES = [
+    "Rodríguez",
+    "González",
+    "Fernández",
+    "Pérez",
+    "García",
+    "Martínez",
+    "López",
+    "Sosa",
+    "Silva",
+    "Pereira",
+    "Suárez",
+    "Díaz",
+    "Álvarez",
+    "Méndez",
+    "Acosta",
+    "Da Silva",
+    "De Los Santos",
+    "Cabrera",
+    "Núñez",
+    "Romero",
+    "Olivera",
+    "Techera",
+    "Cardozo",
+    "Castro",
+]
+STREETS = [
+    "Av. 18 de Julio",
+    "Bv. Artigas",
+    "Av. Italia",
+    "Colonia",
+    "Mercedes",
+    "Rivera",
+    "Av. Brasil",
+    "Canelones",
+    "Maldonado",
+    "Soriano",
+    "Av. Millán",
+    "Agraciada",
+]
+DEPARTMENTS = [
+    ("Montevideo", 0.55),
+    ("Canelones", 0.15),
+    ("Maldonado", 0.06),
+    ("Salto", 0.04),
+    ("Paysandú", 0.04),
+    ("Rivera", 0.04),
+    ("Colonia", 0.04),
+    ("Tacuarembó", 0.04),
+    ("Rocha", 0.04),
+]
 
 
 def check_digit(body: int) -> int:

@@ -13,10 +13,10 @@ import hashlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from entramado.evidence.models import LogRecord
@@ -52,18 +52,39 @@ class Entry:
 
 
 HASHED_FIELDS = (
-    "chain", "logged_at", "side", "kind", "xroad_id", "client", "service", "purpose",
-    "data_subject", "user_id", "issue", "represented_party", "method", "target", "status",
-    "error_type", "body_digest", "body_size", "key_id", "signature_base", "signature",
-)  # fmt: skip
+    "chain",
+    "logged_at",
+    "side",
+    "kind",
+    "xroad_id",
+    "client",
+    "service",
+    "purpose",
+    "data_subject",
+    "user_id",
+    "issue",
+    "represented_party",
+    "method",
+    "target",
+    "status",
+    "error_type",
+    "body_digest",
+    "body_size",
+    "key_id",
+    "signature_base",
+    "signature",
+)
+COLUMNS = ("seq", *HASHED_FIELDS, "body", "prev_hash", "record_hash")
 
 
-def record_hash(prev_hash: str, fields: dict[str, object]) -> str:
-    """Hash of one record given the previous record's hash."""
-    canonical = orjson.dumps(
-        {name: fields[name] for name in HASHED_FIELDS}, option=orjson.OPT_SORT_KEYS
-    )
-    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+def record_hash(prev_hash: str, values: tuple[object, ...]) -> str:
+    """Hash of one record: SHA-256 over the previous hash and the JSON array of the record's
+    ``HASHED_FIELDS`` values, in that order."""
+    return hashlib.sha256(prev_hash.encode() + orjson.dumps(values)).hexdigest()
+
+
+def hashed_values(record: object) -> tuple[object, ...]:
+    return tuple(getattr(record, name) for name in HASHED_FIELDS)
 
 
 def body_matches(body: bytes, digest: str) -> bool:
@@ -74,7 +95,14 @@ class MessageLog:
     """Appends entries to one chain with group commit.
 
     ``append`` returns only once its entries are committed; entries that arrive while a commit is
-    in progress are written together in the next one, so one fsync serves many exchanges.
+    in progress are written together in the next one, so one fsync serves many exchanges. The
+    chain is extended on the event loop (cheap hashing); the writer thread only runs one
+    ``executemany`` and the commit, and the chain head moves only when the commit succeeded.
+
+    On SQLite the write runs on the event loop itself: it is a local fsync of one batch, and
+    handing it to a thread costs more (GIL hand-offs) than it saves; measured in
+    docs/benchmarks.md. A network database (PostgreSQL) is written from a thread so that a slow
+    server never stalls the loop.
     """
 
     def __init__(self, engine: Engine, chain: str, body_limit: int) -> None:
@@ -83,8 +111,14 @@ class MessageLog:
         self._body_limit = body_limit
         self._pending: list[tuple[list[Entry], asyncio.Future[None]]] = []
         self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="message-log")
+        self._inline = engine.dialect.name == "sqlite"
         self._head = self._load_head()
+        placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        # A constant table and column list; every value is bound.
+        columns, marks = ", ".join(COLUMNS), ", ".join([placeholder] * len(COLUMNS))
+        self._insert = f"INSERT INTO message_log ({columns}) VALUES ({marks})"  # noqa: S608
         self.records_written = 0
         self.commits = 0
 
@@ -104,7 +138,7 @@ class MessageLog:
         self._pending.append((list(entries), future))
         if not self._flushing:
             self._flushing = True
-            loop.create_task(self._flush())
+            self._flush_task = loop.create_task(self._flush())
         await future
 
     async def _flush(self) -> None:
@@ -112,38 +146,64 @@ class MessageLog:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                entries = [entry for group, _ in batch for entry in group]
+                rows, head = self._chain_rows([entry for group, _ in batch for entry in group])
                 try:
-                    await loop.run_in_executor(self._executor, self._write, entries)
+                    if self._inline:
+                        await asyncio.sleep(0)  # let this loop iteration's other appends join the batch
+                        self._write(rows)
+                    else:
+                        await loop.run_in_executor(self._executor, self._write, rows)
                 except Exception as exc:  # the callers must learn their entries were not logged
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                self._head = head
+                self.records_written += len(rows)
+                self.commits += 1
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
         finally:
             self._flushing = False
 
-    def _write(self, entries: list[Entry]) -> None:
+    def _chain_rows(self, entries: list[Entry]) -> tuple[list[tuple[object, ...]], tuple[int, str]]:
         seq, prev = self._head
-        rows = []
-        for entry in entries:
+        rows: list[tuple[object, ...]] = []
+        for e in entries:
             seq += 1
-            row = asdict(entry)
-            if entry.body is not None and entry.body_size > self._body_limit:
-                row["body"] = None
-            row["chain"] = self._chain
-            row["seq"] = seq
-            row["prev_hash"] = prev
-            prev = row["record_hash"] = record_hash(prev, row)
-            rows.append(row)
+            values = (
+                self._chain,
+                e.logged_at,
+                e.side,
+                e.kind,
+                e.xroad_id,
+                e.client,
+                e.service,
+                e.purpose,
+                e.data_subject,
+                e.user_id,
+                e.issue,
+                e.represented_party,
+                e.method,
+                e.target,
+                e.status,
+                e.error_type,
+                e.body_digest,
+                e.body_size,
+                e.key_id,
+                e.signature_base,
+                e.signature,
+            )
+            digest = record_hash(prev, values)
+            body = e.body if e.body is not None and e.body_size <= self._body_limit else None
+            rows.append((seq, *values, body, prev, digest))
+            prev = digest
+        return rows, (seq, prev)
+
+    def _write(self, rows: list[tuple[object, ...]]) -> None:
         with self._engine.begin() as conn:
-            conn.execute(insert(LogRecord), rows)
-        self._head = (seq, prev)
-        self.records_written += len(rows)
-        self.commits += 1
+            conn.exec_driver_sql(self._insert, rows)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -11,8 +11,9 @@ from entramado.db import make_engine, sqlite_url
 from entramado.evidence.chain import chains
 from entramado.evidence.verify import verify_chain
 
-app = typer.Typer(help="The message log: verification (archives and timestamps come with evidence).",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="The message log: verification (archives and timestamps come with evidence).", no_args_is_help=True
+)
 
 
 @app.command()
@@ -29,9 +30,7 @@ def verify(
             raise typer.BadParameter("give --data-dir or --database-url")
         database_url = sqlite_url(data_dir / "gateway.db")
     engine = make_engine(database_url)
-    reports = [
-        verify_chain(engine, name).as_dict() for name in ([chain] if chain else chains(engine))
-    ]
+    reports = [verify_chain(engine, name).as_dict() for name in ([chain] if chain else chains(engine))]
     emit(reports, True) if as_json else _show(reports)
     if not reports or not all(r["ok"] for r in reports):
         raise typer.Exit(1)
@@ -42,12 +41,8 @@ def _show(reports: list[dict[str, object]]) -> None:
         typer.echo("no message log records found")
     for r in reports:
         if r["ok"]:
-            typer.echo(
-                f"{r['chain']}: OK — {r['records']} records, {r['signatures_verified']} signatures verified"
-            )
+            typer.echo(f"{r['chain']}: OK — {r['records']} records, {r['signatures_verified']} signatures verified")
         else:
             first = r["first_problem"]
             assert isinstance(first, dict)
-            typer.echo(
-                f"{r['chain']}: FAILED at record {first['seq']} ({first['kind']}): {first['detail']}"
-            )
+            typer.echo(f"{r['chain']}: FAILED at record {first['seq']} ({first['kind']}): {first['detail']}")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from entramado import crypto
-from entramado.evidence.chain import GENESIS, body_matches, iter_records, record_hash
+from entramado.evidence.chain import GENESIS, body_matches, hashed_values, iter_records, record_hash
 from entramado.evidence.models import KnownCertificate, LogRecord
 from entramado.gateway.signatures import verify_base
 
@@ -53,10 +53,6 @@ def _field_line(base: str, name: str) -> str | None:
     return None
 
 
-def _row(record: LogRecord) -> dict[str, object]:
-    return {column: getattr(record, column) for column in LogRecord.__table__.columns.keys()}
-
-
 def verify_chain(engine: Engine, chain: str) -> Report:
     """Walk ``chain`` in order and report every record that does not hold up.
 
@@ -70,11 +66,8 @@ def verify_chain(engine: Engine, chain: str) -> Report:
     prev_seq, prev_hash, before_prev_hash = 0, GENESIS, ""
     for record in iter_records(engine, chain):
         report.records += 1
-        row = _row(record)
-        if record_hash(record.prev_hash, row) != record.record_hash:
-            report.problems.append(
-                Problem(record.seq, "altered", "content does not match its hash")
-            )
+        if record_hash(record.prev_hash, hashed_values(record)) != record.record_hash:
+            report.problems.append(Problem(record.seq, "altered", "content does not match its hash"))
         elif record.body is not None and not body_matches(record.body, record.body_digest):
             report.problems.append(Problem(record.seq, "altered", "body does not match its digest"))
         if record.seq != prev_seq + 1:
@@ -118,17 +111,13 @@ def _classify_link(engine: Engine, chain: str, record: LogRecord, before_prev_ha
     )
 
 
-def _check_signature(
-    record: LogRecord, keys: Callable[[str], ed25519.Ed25519PublicKey | None]
-) -> Problem | None:
+def _check_signature(record: LogRecord, keys: Callable[[str], ed25519.Ed25519PublicKey | None]) -> Problem | None:
     assert record.signature_base is not None and record.signature is not None
     key = keys(record.key_id or "")
     if key is None:
         return Problem(record.seq, "unknown-key", f"no certificate for key {record.key_id}")
     if not verify_base(record.signature_base, record.signature, key):
-        return Problem(
-            record.seq, "bad-signature", "signature does not verify over its signature base"
-        )
+        return Problem(record.seq, "bad-signature", "signature does not verify over its signature base")
     base = record.signature_base
     if _field_line(base, "content-digest") != record.body_digest:
         return Problem(record.seq, "altered", "body digest differs from the signed content-digest")
@@ -139,9 +128,7 @@ def _check_signature(
 
 def _keys(engine: Engine) -> Callable[[str], ed25519.Ed25519PublicKey | None]:
     with engine.connect() as conn:
-        pems = dict(
-            conn.execute(select(KnownCertificate.fingerprint, KnownCertificate.pem)).tuples().all()
-        )
+        pems = dict(conn.execute(select(KnownCertificate.fingerprint, KnownCertificate.pem)).tuples().all())
     cache: dict[str, ed25519.Ed25519PublicKey | None] = {}
 
     def lookup(key_id: str) -> ed25519.Ed25519PublicKey | None:

@@ -16,9 +16,7 @@ from entramado.gateway.identity import GatewayFiles, create_keys
 from entramado.ids import MemberId, check_code
 from entramado.settings import gateway_settings
 
-app = typer.Typer(
-    help="An agency's gateway: keys, registration, local services, serving.", no_args_is_help=True
-)
+app = typer.Typer(help="An agency's gateway: keys, registration, local services, serving.", no_args_is_help=True)
 
 
 def write_settings(data_dir: Path, values: dict[str, Any]) -> None:
@@ -33,9 +31,7 @@ def init(
     code: str = typer.Option("gw", help="Gateway code, unique within the member."),
     address: str = typer.Option(..., help="https://host:port where peer gateways reach this one."),
     registry_url: str = typer.Option(..., help="The registry's URL."),
-    anchor: Path = typer.Option(
-        ..., exists=True, dir_okay=False, help="The instance's CA certificate."
-    ),
+    anchor: Path = typer.Option(..., exists=True, dir_okay=False, help="The instance's CA certificate."),
     consumer_port: int = 8000,
     provider_port: int = 8443,
 ) -> None:
@@ -48,10 +44,17 @@ def init(
     data_dir.mkdir(parents=True, exist_ok=True)
     create_keys(files, member, code)
     files.anchor.write_bytes(anchor.read_bytes())
-    write_settings(data_dir, {
-        "member": member, "code": code, "address": address, "registry_url": registry_url,
-        "consumer_port": consumer_port, "provider_port": provider_port,
-    })  # fmt: skip
+    write_settings(
+        data_dir,
+        {
+            "member": member,
+            "code": code,
+            "address": address,
+            "registry_url": registry_url,
+            "consumer_port": consumer_port,
+            "provider_port": provider_port,
+        },
+    )
     typer.echo(f"keys and CSRs in {data_dir}; next: entramado gateway register -d {data_dir}")
 
 
@@ -74,17 +77,17 @@ def register(data_dir: Path = DataDir) -> None:
         async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
             answer: dict[str, Any] = await resp.json()
             if resp.status != 202:
-                raise BadRequest(
-                    answer.get("message", "registration refused"), answer.get("detail", "")
-                )
+                raise BadRequest(answer.get("message", "registration refused"), answer.get("detail", ""))
             return answer
 
     answer = asyncio.run(post())
     values = settings.model_dump(mode="json", exclude={"data_dir"}, exclude_defaults=True)
     values["registration_id"] = answer["id"]
     write_settings(data_dir, values)
-    typer.echo(f"registration {answer['id']} pending; the authority approves it with "
-               f"`entramado registry registration approve {answer['id']}`")  # fmt: skip
+    typer.echo(
+        f"registration {answer['id']} pending; the authority approves it with "
+        f"`entramado registry registration approve {answer['id']}`"
+    )
 
 
 @app.command("fetch-certs")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from entramado.errors import ConfigurationExpired
@@ -55,13 +55,9 @@ class ConfigClient:
     def _accept(self, envelope: bytes, persist: bool) -> bool:
         config = open_config(envelope, self._anchor)
         if config.instance != self._instance:
-            raise ConfigError(
-                f"configuration is for instance {config.instance}, not {self._instance}"
-            )
+            raise ConfigError(f"configuration is for instance {config.instance}, not {self._instance}")
         if self.config is not None and config.version < self.config.version:
-            raise ConfigError(
-                f"configuration version {config.version} is older than {self.config.version}"
-            )
+            raise ConfigError(f"configuration version {config.version} is older than {self.config.version}")
         changed = self.config is None or config.version != self.config.version
         self.config = config
         if persist and changed:
@@ -83,15 +79,13 @@ class ConfigClient:
                 if fp not in known
             ]
             if new:
-                conn.execute(KnownCertificate.__table__.insert(), new)
+                conn.execute(insert(KnownCertificate), new)
 
     def current(self) -> NetworkConfig:
         """The configuration to use now, or ``ConfigurationExpired``."""
         config = self.config
         if config is None:
-            raise ConfigurationExpired(
-                "no network configuration yet", "the gateway has not reached the registry"
-            )
+            raise ConfigurationExpired("no network configuration yet", "the gateway has not reached the registry")
         if config.expired():
             raise ConfigurationExpired(
                 "network configuration expired",

@@ -37,12 +37,8 @@ def create_keys(files: GatewayFiles, member: str, code: str) -> None:
     tls_key, sign_key = crypto.new_tls_key(), crypto.new_signing_key()
     crypto.write_private(files.tls_key, crypto.key_to_pem(tls_key))
     crypto.write_private(files.sign_key, crypto.key_to_pem(sign_key))
-    files.tls_csr.write_text(
-        crypto.csr_to_pem(crypto.make_csr(tls_key, common_name, crypto.ROLE_TLS))
-    )
-    files.sign_csr.write_text(
-        crypto.csr_to_pem(crypto.make_csr(sign_key, common_name, crypto.ROLE_SIGN))
-    )
+    files.tls_csr.write_text(crypto.csr_to_pem(crypto.make_csr(tls_key, common_name, crypto.ROLE_TLS)))
+    files.sign_csr.write_text(crypto.csr_to_pem(crypto.make_csr(sign_key, common_name, crypto.ROLE_SIGN)))
 
 
 class GatewayIdentity:

@@ -22,9 +22,7 @@ def list_clients(config: NetworkConfig, instance: str | None = None) -> dict[str
     if instance in (None, config.instance):
         for member_id, member in config.members.items():
             mid = MemberId.parse(member_id)
-            out.append(
-                {"id": {**_member_json(mid), "object_type": "MEMBER"}, "name": member["name"]}
-            )
+            out.append({"id": {**_member_json(mid), "object_type": "MEMBER"}, "name": member["name"]})
             for code in member["subsystems"]:
                 ident = {**_member_json(mid), "subsystem_code": code, "object_type": "SUBSYSTEM"}
                 out.append({"id": ident, "name": member["name"]})
@@ -49,9 +47,7 @@ def list_methods(config: NetworkConfig, provider: SubsystemId) -> dict[str, Any]
     return {"service": services}
 
 
-def allowed_methods(
-    config: NetworkConfig, provider: SubsystemId, client: SubsystemId
-) -> dict[str, Any]:
+def allowed_methods(config: NetworkConfig, provider: SubsystemId, client: SubsystemId) -> dict[str, Any]:
     """The provider's services this client holds a grant for, with the grants' endpoints and purposes."""
     prefix = f"{provider}/"
     out = []
@@ -61,8 +57,7 @@ def allowed_methods(
         grants = config.grants[(str(client), service_id)]
         entry: dict[str, Any] = _service_json(service_id)
         entry["endpoints"] = [
-            {"method": g.method or "*", "path": g.path or "/**", "purposes": list(g.purposes)}
-            for g in grants
+            {"method": g.method or "*", "path": g.path or "/**", "purposes": list(g.purposes)} for g in grants
         ]
         out.append(entry)
     return {"service": out}

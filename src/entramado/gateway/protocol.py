@@ -42,9 +42,7 @@ def parse_target(raw_path: str) -> Target:
     if not path.startswith("/r1/"):
         raise BadRequest("unknown route", "gateway routes start with /r1/")
     if "\\" in path or "\x00" in path or _ENCODED_TRAVERSAL.search(path):
-        raise BadRequest(
-            "forbidden characters in path", "encoded '.', '/', '\\' and NUL are refused"
-        )
+        raise BadRequest("forbidden characters in path", "encoded '.', '/', '\\' and NUL are refused")
     parts = path[4:].split("/")
     if len(parts) < 5:
         raise BadRequest(
@@ -57,9 +55,7 @@ def parse_target(raw_path: str) -> Target:
         return Target(None, provider, code, "/")
     check_code(code, "service")
     if any(segment in {".", ".."} for segment in rest):
-        raise BadRequest(
-            "path traversal refused", "'.' and '..' segments are not allowed in a service path"
-        )
+        raise BadRequest("path traversal refused", "'.' and '..' segments are not allowed in a service path")
     service = ServiceId(*_sub_fields(provider), code)
     return Target(service, provider, None, "/" + "/".join(rest))
 
@@ -100,9 +96,7 @@ def _optional(headers: Mapping[str, str], name: str) -> str | None:
     if value is None:
         return None
     if not _VISIBLE.fullmatch(value):
-        raise BadRequest(
-            f"invalid {name} header", "1-200 printable ASCII characters, no control characters"
-        )
+        raise BadRequest(f"invalid {name} header", "1-200 printable ASCII characters, no control characters")
     return value
 
 

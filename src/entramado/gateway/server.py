@@ -87,9 +87,7 @@ class PinnedConnector(aiohttp.TCPConnector):
         expected = self.pins.get((req.url.host, req.url.port), "")
         if got.hex() != expected:
             transport.close()
-            raise aiohttp.ServerFingerprintMismatch(
-                bytes.fromhex(expected), got, req.url.host, req.url.port
-            )
+            raise aiohttp.ServerFingerprintMismatch(bytes.fromhex(expected), got, req.url.host, req.url.port)
         return transport, protocol
 
 
@@ -97,9 +95,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "entramado_gateway_requests", "Exchanges handled", ["side", "client", "service", "status"],
+            "entramado_gateway_requests",
+            "Exchanges handled",
+            ["side", "client", "service", "status"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.errors = Counter(
             "entramado_gateway_errors",
             "Refused or failed exchanges",
@@ -107,24 +107,20 @@ class Metrics:
             registry=self.registry,
         )
         self.latency = Histogram(
-            "entramado_gateway_latency_seconds", "Time inside the gateway, end to end", ["side", "service"],
+            "entramado_gateway_latency_seconds",
+            "Time inside the gateway, end to end",
+            ["side", "service"],
             buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
-        )  # fmt: skip
-        self.config_version = Gauge(
-            "entramado_gateway_config_version", "Configuration version", registry=self.registry
         )
+        self.config_version = Gauge("entramado_gateway_config_version", "Configuration version", registry=self.registry)
         self.config_expiry = Gauge(
             "entramado_gateway_config_expires_timestamp",
             "Configuration expiry (Unix time)",
             registry=self.registry,
         )
-        self.log_records = Gauge(
-            "entramado_gateway_log_records_written", "Message log records", registry=self.registry
-        )
-        self.log_commits = Gauge(
-            "entramado_gateway_log_commits", "Message log commits", registry=self.registry
-        )
+        self.log_records = Gauge("entramado_gateway_log_records_written", "Message log records", registry=self.registry)
+        self.log_commits = Gauge("entramado_gateway_log_commits", "Message log commits", registry=self.registry)
 
 
 class Gateway:
@@ -163,9 +159,7 @@ class Gateway:
             for gw in config.gateways:
                 url = URL(gw.address)
                 pins[(url.host or "", url.port or 443)] = gw.tls_fingerprint
-            connector = PinnedConnector(
-                pins, ssl=self.identity.client_context, limit=0, keepalive_timeout=60
-            )
+            connector = PinnedConnector(pins, ssl=self.identity.client_context, limit=0, keepalive_timeout=60)
             self._peer = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,
@@ -244,9 +238,7 @@ class Gateway:
             if target.service is not None:
                 service = config.services.get(str(target.service))
                 if service is None:
-                    raise UnknownService(
-                        "unknown service", f"{target.service} is not published in {config.instance}"
-                    )
+                    raise UnknownService("unknown service", f"{target.service} is not published in {config.instance}")
                 personal = service.personal_data
             require_personal_data_headers(call, personal)
             body = await self._read_body(request)
@@ -271,23 +263,19 @@ class Gateway:
                 headers[name] = request.headers[name]
         raw_path, _, query = request.raw_path.partition("?")
         message = signatures.HttpMessage(headers, method=request.method, path=raw_path, query=query)
-        signed = signatures.sign(
-            message, self.identity.sign_key, self.identity.key_id, int(time.time())
-        )
+        signed = signatures.sign(message, self.identity.sign_key, self.identity.key_id, int(time.time()))
         headers["signature-input"] = signed.signature_input
         headers["signature"] = signed.signature
-        request_entry = self._entry(
-            "client", "request", call, target, request.method, request.raw_path, body
-        )
+        request_entry = self._entry("client", "request", call, target, request.method, request.raw_path, body)
         request_entry.key_id, request_entry.signature_base, request_entry.signature = (
-            signed.key_id, signed.base, signed.signature,
-        )  # fmt: skip
+            signed.key_id,
+            signed.base,
+            signed.signature,
+        )
 
         peers = config.gateways_of(str(target.provider.member))
         if not peers:
-            raise NetworkError(
-                "no gateway for the provider", f"{target.provider.member} has no registered gateway"
-            )
+            raise NetworkError("no gateway for the provider", f"{target.provider.member} has no registered gateway")
         session = self._peer_session(config)
         status, resp_headers, resp_body, peer = await self._send(
             session, peers, request.method, request.raw_path, headers, body
@@ -296,19 +284,17 @@ class Gateway:
         try:
             verified = self._verify_response(status, resp_headers, resp_body, peer, call, signed)
         except EntramadoError as exc:
-            response_entry = self._entry(
-                "client", "response", call, target, None, None, resp_body, status
-            )
+            response_entry = self._entry("client", "response", call, target, None, None, resp_body, status)
             response_entry.error_type = exc.type
             await self.log.append(request_entry, response_entry)
             raise
-        response_entry = self._entry(
-            "client", "response", call, target, None, None, resp_body, status
-        )
+        response_entry = self._entry("client", "response", call, target, None, None, resp_body, status)
         response_entry.error_type = resp_headers.get("x-road-error")
         response_entry.key_id, response_entry.signature_base, response_entry.signature = (
-            verified.key_id, verified.base, verified.signature,
-        )  # fmt: skip
+            verified.key_id,
+            verified.base,
+            verified.signature,
+        )
         await self.log.append(request_entry, response_entry)
 
         out = {name: resp_headers[name] for name in FORWARD_RESPONSE if name in resp_headers}
@@ -326,18 +312,14 @@ class Gateway:
         raw_path: str,
         headers: dict[str, str],
         body: bytes,
-    ) -> tuple[int, dict[str, str], bytes, GatewayEntry]:
+    ) -> tuple[int, Mapping[str, str], bytes, GatewayEntry]:
         """Send to the provider member's gateways in turn until one answers."""
-        timeout = aiohttp.ClientTimeout(
-            total=self.settings.peer_timeout, connect=self.settings.connect_timeout
-        )
+        timeout = aiohttp.ClientTimeout(total=self.settings.peer_timeout, connect=self.settings.connect_timeout)
         failures = []
         for peer in peers:
             url = URL(peer.address.rstrip("/") + raw_path, encoded=True)
             try:
-                async with session.request(
-                    method, url, data=body, headers=headers, timeout=timeout
-                ) as resp:
+                async with session.request(method, url, data=body, headers=headers, timeout=timeout) as resp:
                     resp_body = await _read_limited(resp, self.settings.max_body_size)
                     return (
                         resp.status,
@@ -351,9 +333,7 @@ class Gateway:
                     f"{peer.address} did not answer in {self.settings.peer_timeout}s",
                 ) from exc
             except aiohttp.ServerFingerprintMismatch:
-                failures.append(
-                    f"{peer.address}: presented a certificate other than the registered one"
-                )
+                failures.append(f"{peer.address}: presented a certificate other than the registered one")
             except aiohttp.ClientError as exc:
                 failures.append(f"{peer.address}: {type(exc).__name__}: {exc}"[:300])
         raise NetworkError("provider gateway unreachable", "; ".join(failures))
@@ -361,7 +341,7 @@ class Gateway:
     def _verify_response(
         self,
         status: int,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         body: bytes,
         peer: GatewayEntry,
         call: CallHeaders,
@@ -370,9 +350,7 @@ class Gateway:
         if headers.get("content-digest") != signatures.content_digest(body):
             raise InvalidResponseSignature("response body does not match its Content-Digest")
         if headers.get("x-road-id") != call.xroad_id:
-            raise InvalidResponseSignature(
-                "response is for another message", f"X-Road-Id {headers.get('x-road-id')}"
-            )
+            raise InvalidResponseSignature("response is for another message", f"X-Road-Id {headers.get('x-road-id')}")
         if headers.get("x-road-request-hash") != signatures.request_hash(request.signature):
             raise InvalidResponseSignature("X-Road-Request-Hash does not match the request sent")
         try:
@@ -386,17 +364,13 @@ class Gateway:
         except signatures.SignatureError as exc:
             raise InvalidResponseSignature("response signature does not verify", str(exc)) from exc
 
-    def _local_metaservice(
-        self, config: NetworkConfig, target: Target, call: CallHeaders
-    ) -> web.Response:
+    def _local_metaservice(self, config: NetworkConfig, target: Target, call: CallHeaders) -> web.Response:
         if target.metaservice == "listMethods":
             payload = metaservices.list_methods(config, target.provider)
         else:
             payload = metaservices.allowed_methods(config, target.provider, call.client)
         headers = {"X-Road-Id": call.xroad_id, "X-Road-Client": str(call.client)}
-        return web.Response(
-            body=orjson.dumps(payload), content_type="application/json", headers=headers
-        )
+        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
 
     async def list_clients(self, request: web.Request) -> web.Response:
         try:
@@ -458,20 +432,14 @@ class Gateway:
             verified = self._verify_request(request, body, peer)
             self._check_replay(call, verified)
             if str(target.provider.member) != self.member:
-                raise UnknownService(
-                    "service is not provided here", f"{target.provider} is not {self.member}'s"
-                )
-            status, resp_body, resp_headers = await self._serve_local(
-                config, target, call, request, body
-            )
+                raise UnknownService("service is not provided here", f"{target.provider} is not {self.member}'s")
+            status, resp_body, resp_headers = await self._serve_local(config, target, call, request, body)
         except EntramadoError as exc:
             self.metrics.errors.labels("provider", exc.type).inc()
             log.info("refused", extra={"side": "provider", "type": exc.type, "error": exc.message})
             status, resp_body = exc.status, orjson.dumps(exc.body())
             resp_headers = {"content-type": "application/json", "x-road-error": exc.type}
-        response = await self._signed_response(
-            request, call, target, verified, body, status, resp_body, resp_headers
-        )
+        response = await self._signed_response(request, call, target, verified, body, status, resp_body, resp_headers)
         self._observe("provider", call, target, status, started)
         return response
 
@@ -497,10 +465,8 @@ class Gateway:
             )
         return peer
 
-    def _verify_request(
-        self, request: web.Request, body: bytes, peer: GatewayEntry
-    ) -> signatures.Signed:
-        headers = {k.lower(): v for k, v in request.headers.items()}
+    def _verify_request(self, request: web.Request, body: bytes, peer: GatewayEntry) -> signatures.Signed:
+        headers = request.headers  # case-insensitive
         if headers.get("content-digest") != signatures.content_digest(body):
             raise InvalidSignature("body does not match its Content-Digest")
         raw_path, _, query = request.raw_path.partition("?")
@@ -520,9 +486,7 @@ class Gateway:
     def _check_replay(self, call: CallHeaders, signed: signatures.Signed) -> None:
         key = (str(call.client), call.xroad_id)
         if key in self._seen:
-            raise ReplayedMessage(
-                "message replayed", f"X-Road-Id {call.xroad_id} from {call.client} was seen already"
-            )
+            raise ReplayedMessage("message replayed", f"X-Road-Id {call.xroad_id} from {call.client} was seen already")
         self._seen[key] = signed.created + 2 * self.settings.replay_window
 
     async def _serve_local(
@@ -538,17 +502,11 @@ class Gateway:
         if target.metaservice is not None or target.service is None:
             raise BadRequest("metaservice not served by provider gateways", str(target.metaservice))
         service = config.services.get(str(target.service))
-        local = self.settings.services.get(
-            f"{target.service.subsystem_code}/{target.service.service_code}"
-        )
+        local = self.settings.services.get(f"{target.service.subsystem_code}/{target.service.service_code}")
         if service is None or local is None:
-            raise UnknownService(
-                "unknown service", f"{target.service} is not served by this gateway"
-            )
+            raise UnknownService("unknown service", f"{target.service} is not served by this gateway")
         require_personal_data_headers(call, service.personal_data)
-        if not config.allowed(
-            str(call.client), str(target.service), request.method, target.path, call.purpose
-        ):
+        if not config.allowed(str(call.client), str(target.service), request.method, target.path, call.purpose):
             raise AccessDenied(
                 "access denied",
                 f"no grant lets {call.client} {request.method} {target.path} on {target.service}"
@@ -579,9 +537,7 @@ class Gateway:
         self, method: str, url: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, bytes, dict[str, str]]:
         assert self._local is not None
-        timeout = aiohttp.ClientTimeout(
-            total=self.settings.service_timeout, connect=self.settings.connect_timeout
-        )
+        timeout = aiohttp.ClientTimeout(total=self.settings.service_timeout, connect=self.settings.connect_timeout)
         try:
             async with self._local.request(
                 method, URL(url, encoded=True), data=body, headers=headers, timeout=timeout
@@ -594,9 +550,7 @@ class Gateway:
                 "provider system timed out", f"no answer within {self.settings.service_timeout}s"
             ) from exc
         except aiohttp.ClientError as exc:
-            raise ServiceFailed(
-                "provider system unreachable", f"{type(exc).__name__}: {exc}"[:300]
-            ) from exc
+            raise ServiceFailed("provider system unreachable", f"{type(exc).__name__}: {exc}"[:300]) from exc
 
     async def _signed_response(
         self,
@@ -618,27 +572,29 @@ class Gateway:
         if target is not None:
             headers["x-road-service"] = str(target.service or target.provider)
         signed = signatures.sign(
-            signatures.HttpMessage(headers, status=status), self.identity.sign_key, self.identity.key_id,
+            signatures.HttpMessage(headers, status=status),
+            self.identity.sign_key,
+            self.identity.key_id,
             int(time.time()),
-        )  # fmt: skip
+        )
         headers["signature-input"], headers["signature"] = signed.signature_input, signed.signature
 
-        request_entry = self._entry(
-            "provider", "request", call, target, request.method, request.raw_path[:2000], body
-        )
+        request_entry = self._entry("provider", "request", call, target, request.method, request.raw_path[:2000], body)
         request_entry.xroad_id = xroad_id
         if verified is not None:
             request_entry.key_id, request_entry.signature_base, request_entry.signature = (
-                verified.key_id, verified.base, verified.signature,
-            )  # fmt: skip
-        response_entry = self._entry(
-            "provider", "response", call, target, None, None, resp_body, status
-        )
+                verified.key_id,
+                verified.base,
+                verified.signature,
+            )
+        response_entry = self._entry("provider", "response", call, target, None, None, resp_body, status)
         response_entry.xroad_id = xroad_id
         response_entry.error_type = resp_headers.get("x-road-error")
         response_entry.key_id, response_entry.signature_base, response_entry.signature = (
-            signed.key_id, signed.base, signed.signature,
-        )  # fmt: skip
+            signed.key_id,
+            signed.base,
+            signed.signature,
+        )
         if call is None:
             request_entry.client = _clip(request.headers.get("x-road-client"))
         await self.log.append(request_entry, response_entry)
@@ -662,9 +618,7 @@ class Gateway:
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.settings.max_body_size
         if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge(
-                "request body too large", f"{request.content_length} bytes; the limit is {limit}"
-            )
+            raise PayloadTooLarge("request body too large", f"{request.content_length} bytes; the limit is {limit}")
         try:
             return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
@@ -704,9 +658,7 @@ class Gateway:
                 call.represented_party,
             )
         if target is not None:
-            entry.service = (
-                str(target.service) if target.service else f"{target.provider}/{target.metaservice}"
-            )
+            entry.service = str(target.service) if target.service else f"{target.provider}/{target.metaservice}"
         return entry
 
     @staticmethod
@@ -728,9 +680,7 @@ class Gateway:
         started: float,
     ) -> None:
         service = str(target.service) if target and target.service else "-"
-        self.metrics.requests.labels(
-            side, str(call.client) if call else "-", service, str(status)
-        ).inc()
+        self.metrics.requests.labels(side, str(call.client) if call else "-", service, str(status)).inc()
         self.metrics.latency.labels(side, service).observe(time.perf_counter() - started)
 
     # operations
@@ -773,9 +723,7 @@ class Gateway:
 
 async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     if resp.content_length is not None and resp.content_length > limit:
-        raise ServiceFailed(
-            "response too large", f"{resp.content_length} bytes; the limit is {limit}"
-        )
+        raise ServiceFailed("response too large", f"{resp.content_length} bytes; the limit is {limit}")
     chunks, size = [], 0
     async for chunk in resp.content.iter_any():
         size += len(chunk)
@@ -802,9 +750,7 @@ def _clip(value: str | None) -> str | None:
 
 def _safe_id(value: str | None) -> str:
     try:
-        return read_headers(
-            {"x-road-client": "X/X/X/X", "x-road-id": value or ""}, generate_id=False
-        ).xroad_id
+        return read_headers({"x-road-client": "X/X/X/X", "x-road-id": value or ""}, generate_id=False).xroad_id
     except EntramadoError:
         return "-"
 
@@ -813,7 +759,8 @@ def _safe_id(value: str | None) -> str:
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Routing and framework errors become ``{type, message, detail}`` like every other error."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import http_sfv
+from http_sfv.dictionary import Dictionary
+from http_sfv.item import InnerList
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -65,11 +67,7 @@ def request_hash(signature_header: str) -> str:
     The signature covers the request's method, target, digest and X-Road headers, so binding the
     response to it binds the response to the whole request.
     """
-    return (
-        "sha-256=:"
-        + base64.b64encode(hashlib.sha256(signature_header.encode()).digest()).decode()
-        + ":"
-    )
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(signature_header.encode()).digest()).decode() + ":"
 
 
 def _component_value(name: str, message: HttpMessage) -> str:
@@ -96,13 +94,71 @@ def _base(components: Sequence[str], params: str, message: HttpMessage) -> str:
 
 
 def _params(components: Sequence[str], created: int, key_id: str) -> str:
-    inner = http_sfv.InnerList()
-    for name in components:
-        inner.append(http_sfv.Item(name))
-    inner.params["created"] = created
-    inner.params["keyid"] = key_id
-    inner.params["alg"] = ALG
-    return str(inner)
+    """Serialise the signature parameters (RFC 8941 inner list). Component names are lower-case
+    tokens and key ids hex, so plain formatting yields the canonical serialisation."""
+    names = " ".join(f'"{name}"' for name in components)
+    return f'({names});created={created};keyid="{key_id}";alg="{ALG}"'
+
+
+# The exact shape our own gateways emit; anything else goes through the general RFC 8941 parser.
+_FAST_INPUT = re.compile(
+    r'xrd=(\(((?:"[a-z0-9@_.-]+")(?: "[a-z0-9@_.-]+")*)?\);created=(\d{1,12});keyid="([0-9a-f]{1,128})";alg="ed25519")'
+)
+_FAST_SIGNATURE = re.compile(r"xrd=:([A-Za-z0-9+/]+={0,2}):")
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    params: str  # the serialised inner list, as it appears in the signature base
+    components: list[str]
+    created: object
+    key_id: object
+    alg: object
+
+
+def _parse_input(raw: str) -> _Input:
+    fast = _FAST_INPUT.fullmatch(raw)
+    if fast:
+        names = fast.group(2)
+        components = [n[1:-1] for n in names.split(" ")] if names else []
+        return _Input(fast.group(1), components, int(fast.group(3)), fast.group(4), ALG)
+    inputs = Dictionary()
+    try:
+        inputs.parse(raw.encode())
+    except ValueError as exc:
+        raise SignatureError(f"malformed Signature-Input: {exc}") from exc
+    if LABEL not in inputs:
+        raise SignatureError(f"no signature labelled {LABEL!r}")
+    inner = inputs[LABEL]
+    if not isinstance(inner, InnerList):
+        raise SignatureError("Signature-Input member is not an inner list")
+    components = [item.value for item in inner]
+    if not all(isinstance(name, str) for name in components):
+        raise SignatureError("covered components must be strings")
+    if any(item.params for item in inner):
+        raise SignatureError("component parameters (;req, ;sf, ;key, ;bs) are not used by this protocol")
+    params = inner.params
+    return _Input(str(inner), components, params.get("created"), params.get("keyid"), params.get("alg"))
+
+
+def _parse_signature(raw: str) -> bytes:
+    fast = _FAST_SIGNATURE.fullmatch(raw)
+    if fast:
+        try:
+            return base64.b64decode(fast.group(1), validate=True)
+        except ValueError as exc:
+            raise SignatureError("Signature is not valid base64") from exc
+    signatures = Dictionary()
+    try:
+        signatures.parse(raw.encode())
+    except ValueError as exc:
+        raise SignatureError(f"malformed Signature: {exc}") from exc
+    if LABEL not in signatures:
+        raise SignatureError(f"no signature labelled {LABEL!r}")
+    value = getattr(signatures[LABEL], "value", None)
+    if not isinstance(value, bytes):
+        raise SignatureError("Signature member is not a byte sequence")
+    return value
 
 
 def covered(message: HttpMessage) -> tuple[str, ...]:
@@ -152,56 +208,33 @@ def verify(
     raw_signature = message.headers.get("signature")
     if not raw_input or not raw_signature:
         raise SignatureError("Signature-Input and Signature headers are required")
-    inputs = http_sfv.Dictionary()
-    signatures = http_sfv.Dictionary()
-    try:
-        inputs.parse(raw_input.encode())
-        signatures.parse(raw_signature.encode())
-    except ValueError as exc:
-        raise SignatureError(f"malformed signature header: {exc}") from exc
-    if LABEL not in inputs or LABEL not in signatures:
-        raise SignatureError(f"no signature labelled {LABEL!r}")
-    inner = inputs[LABEL]
-    if not isinstance(inner, http_sfv.InnerList):
-        raise SignatureError("Signature-Input member is not an inner list")
-    components = [item.value for item in inner]
-    if not all(isinstance(name, str) for name in components):
-        raise SignatureError("covered components must be strings")
-    missing = [name for name in required if name not in components]
+    parsed = _parse_input(raw_input)
+    signature = _parse_signature(raw_signature)
+    missing = [name for name in required if name not in parsed.components]
     if missing:
         raise SignatureError(f"signature does not cover {', '.join(missing)}")
-    params = inner.params
-    alg, key_id, created = params.get("alg"), params.get("keyid"), params.get("created")
+    alg, key_id, created = parsed.alg, parsed.key_id, parsed.created
     if alg is not None and alg != ALG:
         raise SignatureError(f"unsupported alg {alg!r}")
     if not isinstance(key_id, str) or not isinstance(created, int):
         raise SignatureError("keyid and created parameters are required")
     if abs(now - created) > max_age:
-        raise SignatureError(
-            f"signature created {now - created}s ago, outside the {max_age}s window"
-        )
+        raise SignatureError(f"signature created {now - created}s ago, outside the {max_age}s window")
     public_key = lookup(key_id)
     if public_key is None:
         raise SignatureError(f"unknown or untrusted key {key_id}")
-    signature_item = signatures[LABEL]
-    signature = getattr(signature_item, "value", None)
-    if not isinstance(signature, bytes):
-        raise SignatureError("Signature member is not a byte sequence")
-    base = _base(components, str(inner), message)
+    base = _base(parsed.components, parsed.params, message)
     try:
         public_key.verify(signature, base.encode())
     except InvalidSignature as exc:
         raise SignatureError("signature does not verify") from exc
-    return Signed(f"{LABEL}={inner}", raw_signature, base, key_id, created)
+    return Signed(f"{LABEL}={parsed.params}", raw_signature, base, key_id, created)
 
 
 def verify_base(base: str, signature_header: str, public_key: ed25519.Ed25519PublicKey) -> bool:
     """Check a stored signature base against its stored Signature value (for the message log)."""
-    signatures = http_sfv.Dictionary()
     try:
-        signatures.parse(signature_header.encode())
-        signature = signatures[LABEL].value
-        public_key.verify(signature, base.encode())
-    except (ValueError, KeyError, AttributeError, InvalidSignature):
+        public_key.verify(_parse_signature(signature_header), base.encode())
+    except (SignatureError, InvalidSignature):
         return False
     return True

@@ -30,9 +30,7 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
     """Build the registry's ASGI app from its settings."""
     registry = registry or Registry(settings, connect(settings.db_url))
     metrics = CollectorRegistry()
-    served = Counter(
-        "entramado_registry_configurations_served", "Signed configurations served", registry=metrics
-    )
+    served = Counter("entramado_registry_configurations_served", "Signed configurations served", registry=metrics)
     app = FastAPI(title="Entramado registry", version="1", docs_url="/docs", redoc_url=None)
     app.state.registry = registry
 
@@ -48,9 +46,7 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
 
     def admin(authorization: Annotated[str | None, Header()] = None) -> str:
         scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.encode(), registry.admin_token.encode()
-        ):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), registry.admin_token.encode()):
             raise Unauthorized(
                 "admin token required",
                 "send Authorization: Bearer <token from DATA_DIR/admin-token>",
@@ -70,9 +66,7 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
 
     @public.post("/registrations", status_code=202)
     def register(body: RegistrationIn) -> dict[str, Any]:
-        return registry.submit_registration(
-            body.member, body.gateway_code, body.address, body.tls_csr, body.sign_csr
-        )
+        return registry.submit_registration(body.member, body.gateway_code, body.address, body.tls_csr, body.sign_csr)
 
     @public.get("/registrations/{reg_id}")
     def registration(reg_id: int) -> dict[str, Any]:
@@ -107,9 +101,7 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
 
     @ops.post("/services", status_code=201)
     def publish(body: ServiceIn) -> dict[str, Any]:
-        return registry.publish_service(
-            actor, body.id, body.openapi, body.personal_data, body.version
-        )
+        return registry.publish_service(actor, body.id, body.openapi, body.personal_data, body.version)
 
     @ops.get("/services/{service_id:path}/openapi")
     def openapi(service_id: str) -> dict[str, Any]:
@@ -117,9 +109,7 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
 
     @ops.post("/grants", status_code=201)
     def add_grant(body: GrantIn) -> dict[str, Any]:
-        return registry.add_grant(
-            actor, body.client, body.service, body.purposes, body.method, body.path
-        )
+        return registry.add_grant(actor, body.client, body.service, body.purposes, body.method, body.path)
 
     @ops.delete("/grants/{grant_id}", status_code=204)
     def delete_grant(grant_id: int) -> Response:

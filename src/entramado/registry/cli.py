@@ -98,8 +98,11 @@ def gateways(data_dir: Path = DataDir, as_json: bool = JsonFlag) -> None:
 
 @app.command()
 @friendly
-def revoke(data_dir: Path = DataDir, key: str = typer.Argument(..., help="Certificate fingerprint or serial."),
-           reason: str = "unspecified") -> None:  # fmt: skip
+def revoke(
+    data_dir: Path = DataDir,
+    key: str = typer.Argument(..., help="Certificate fingerprint or serial."),
+    reason: str = "unspecified",
+) -> None:
     """Revoke a certificate; peers refuse it from their next configuration refresh."""
     emit(open_registry(data_dir).revoke(ACTOR, key, reason), True)
 
@@ -126,9 +129,7 @@ def subsystem_add(subsystem: str, data_dir: Path = DataDir) -> None:
 
 @registration_app.command("list")
 @friendly
-def registration_list(
-    data_dir: Path = DataDir, status: str | None = None, as_json: bool = JsonFlag
-) -> None:
+def registration_list(data_dir: Path = DataDir, status: str | None = None, as_json: bool = JsonFlag) -> None:
     emit(open_registry(data_dir).list_registrations(status), as_json, "registrations")
 
 
@@ -145,9 +146,7 @@ def registration_approve(registration_id: int, data_dir: Path = DataDir) -> None
 def service_publish(
     service: str,
     openapi: Path = typer.Option(..., exists=True, dir_okay=False, help="OpenAPI 3.x JSON file."),
-    personal_data: list[str] = typer.Option(
-        [], "--personal-data", help="A personal-data category (repeat)."
-    ),
+    personal_data: list[str] = typer.Option([], "--personal-data", help="A personal-data category (repeat)."),
     version: str | None = None,
     data_dir: Path = DataDir,
 ) -> None:
@@ -169,9 +168,7 @@ def grant_add(
     service: str = typer.Option(..., help="Service identifier."),
     purpose: list[str] = typer.Option([], "--purpose", help="An allowed purpose (repeat)."),
     method: str | None = typer.Option(None, help="Only this HTTP method."),
-    path: str | None = typer.Option(
-        None, help="Only this path pattern, e.g. /personas/{ci} or /x/**."
-    ),
+    path: str | None = typer.Option(None, help="Only this path pattern, e.g. /personas/{ci} or /x/**."),
     data_dir: Path = DataDir,
 ) -> None:
     """Let a client subsystem call a service, or one endpoint of it, for the given purposes."""

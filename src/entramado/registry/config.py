@@ -28,9 +28,7 @@ class ConfigError(Exception):
     """The configuration envelope is malformed, untrusted or badly signed."""
 
 
-def sign_config(
-    document: dict[str, Any], key: ed25519.Ed25519PrivateKey, signer: x509.Certificate
-) -> bytes:
+def sign_config(document: dict[str, Any], key: ed25519.Ed25519PrivateKey, signer: x509.Certificate) -> bytes:
     payload = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     envelope = {
         "payload": crypto.b64(payload),
@@ -53,13 +51,8 @@ def open_config(envelope: bytes, anchor: x509.Certificate) -> NetworkConfig:
         signer = crypto.cert_from_pem(outer["signer"])
     except Exception as exc:
         raise ConfigError(f"malformed configuration envelope: {exc}") from exc
-    if (
-        not crypto.verify_issued_by(signer, anchor)
-        or crypto.cert_role(signer) != crypto.ROLE_CONFIG
-    ):
-        raise ConfigError(
-            "configuration signer is not certified by the trust anchor for role config"
-        )
+    if not crypto.verify_issued_by(signer, anchor) or crypto.cert_role(signer) != crypto.ROLE_CONFIG:
+        raise ConfigError("configuration signer is not certified by the trust anchor for role config")
     public_key = signer.public_key()
     if not isinstance(public_key, ed25519.Ed25519PublicKey):
         raise ConfigError("configuration signer key is not Ed25519")
@@ -171,9 +164,7 @@ class NetworkConfig:
 
     @cached_property
     def subsystems(self) -> frozenset[str]:
-        return frozenset(
-            f"{m['id']}/{s}" for m in self.document.get("members", []) for s in m["subsystems"]
-        )
+        return frozenset(f"{m['id']}/{s}" for m in self.document.get("members", []) for s in m["subsystems"])
 
     @cached_property
     def services(self) -> dict[str, ServiceEntry]:
@@ -203,9 +194,7 @@ class NetworkConfig:
             index.setdefault((entry.client, entry.service), []).append(entry)
         return {key: tuple(value) for key, value in index.items()}
 
-    def allowed(
-        self, client: str, service: str, method: str, path: str, purpose: str | None
-    ) -> bool:
+    def allowed(self, client: str, service: str, method: str, path: str, purpose: str | None) -> bool:
         """Default deny: True only if some grant covers this client, endpoint and purpose."""
         return any(g.allows(method, path, purpose) for g in self.grants.get((client, service), ()))
 

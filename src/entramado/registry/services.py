@@ -122,17 +122,13 @@ class Registry:
     def __init__(self, settings: RegistrySettings, engine: Engine) -> None:
         files = InstanceFiles(settings.data_dir)
         if not files.ca_key.exists():
-            raise NotFound(
-                "no instance", f"run `entramado registry init` in {settings.data_dir} first"
-            )
+            raise NotFound("no instance", f"run `entramado registry init` in {settings.data_dir} first")
         self.settings = settings
         self.engine = engine
         self.files = files
         ca_key = crypto.load_private_key(files.ca_key)
         assert not isinstance(ca_key, ed25519.Ed25519PrivateKey)
-        self.ca = crypto.CertificateAuthority(
-            ca_key, crypto.cert_from_pem(files.ca_cert.read_bytes())
-        )
+        self.ca = crypto.CertificateAuthority(ca_key, crypto.cert_from_pem(files.ca_cert.read_bytes()))
         self.signer_key = crypto.load_signing_key(files.signer_key)
         self.signer_cert = crypto.cert_from_pem(files.signer_cert.read_bytes())
         self.admin_token = files.admin_token.read_text().strip()
@@ -153,9 +149,7 @@ class Registry:
         with self._change(actor, Action.MEMBER_CREATE, str(mid)) as session:
             if self._member(session, mid, missing_ok=True):
                 raise Conflict("member exists", str(mid))
-            session.add(
-                Member(member_class=mid.member_class, member_code=mid.member_code, name=name)
-            )
+            session.add(Member(member_class=mid.member_class, member_code=mid.member_code, name=name))
         return {"id": str(mid), "name": name}
 
     def add_subsystem(self, actor: str, subsystem: str) -> dict[str, Any]:
@@ -164,9 +158,7 @@ class Registry:
         with self._change(actor, Action.SUBSYSTEM_CREATE, str(sid)) as session:
             member = self._member(session, sid.member)
             exists = session.scalar(
-                select(Subsystem).where(
-                    Subsystem.member_id == member.id, Subsystem.code == sid.subsystem_code
-                )
+                select(Subsystem).where(Subsystem.member_id == member.id, Subsystem.code == sid.subsystem_code)
             )
             if exists:
                 raise Conflict("subsystem exists", str(sid))
@@ -184,9 +176,7 @@ class Registry:
                     "name": m.name,
                     "subsystems": subsystems.get(m.id, []),
                 }
-                for m in session.scalars(
-                    select(Member).order_by(Member.member_class, Member.member_code)
-                )
+                for m in session.scalars(select(Member).order_by(Member.member_class, Member.member_code))
             ]
 
     # gateways
@@ -259,9 +249,7 @@ class Registry:
             if reg.status != "pending":
                 raise Conflict("registration is not pending", f"status is {reg.status}")
             existing = session.scalar(
-                select(Gateway).where(
-                    Gateway.member_id == reg.member_id, Gateway.code == reg.gateway_code
-                )
+                select(Gateway).where(Gateway.member_id == reg.member_id, Gateway.code == reg.gateway_code)
             )
             if existing is not None:
                 # A re-registration replaces the gateway's certificates: revoke the old ones.
@@ -272,8 +260,13 @@ class Registry:
             tls = self._issue(session, crypto.csr_from_pem(reg.tls_csr), crypto.ROLE_TLS)
             sign = self._issue(session, crypto.csr_from_pem(reg.sign_csr), crypto.ROLE_SIGN)
             if existing is None:
-                existing = Gateway(member_id=reg.member_id, code=reg.gateway_code, address=reg.address,
-                                   tls_cert_id=tls.id, sign_cert_id=sign.id)  # fmt: skip
+                existing = Gateway(
+                    member_id=reg.member_id,
+                    code=reg.gateway_code,
+                    address=reg.address,
+                    tls_cert_id=tls.id,
+                    sign_cert_id=sign.id,
+                )
                 session.add(existing)
             else:
                 existing.address, existing.tls_cert_id, existing.sign_cert_id = (
@@ -285,9 +278,7 @@ class Registry:
             reg.status, reg.gateway_id = "approved", existing.id
         return self.registration(reg_id)
 
-    def _issue(
-        self, session: Session, csr: x509.CertificateSigningRequest, role: str
-    ) -> Certificate:
+    def _issue(self, session: Session, csr: x509.CertificateSigningRequest, role: str) -> Certificate:
         cert = self.ca.issue(csr, role)
         row = Certificate(
             serial=format(cert.serial_number, "x"),
@@ -305,9 +296,7 @@ class Registry:
         key = fingerprint_or_serial.lower()
         with self._change(actor, Action.CERTIFICATE_REVOKE, key, reason=reason) as session:
             cert = session.scalar(
-                select(Certificate).where(
-                    (Certificate.fingerprint == key) | (Certificate.serial == key)
-                )
+                select(Certificate).where((Certificate.fingerprint == key) | (Certificate.serial == key))
             )
             if cert is None:
                 raise NotFound("no such certificate", key)
@@ -352,16 +341,12 @@ class Registry:
         info = openapi.get("info") or {}
         version = version or str(info.get("version") or "")
         if not version:
-            raise BadRequest(
-                "service version missing", "give --version or info.version in the OpenAPI document"
-            )
+            raise BadRequest("service version missing", "give --version or info.version in the OpenAPI document")
         categories = sorted({check_code(c, "personal-data category") for c in personal_data})
         with self._change(actor, Action.SERVICE_PUBLISH, str(sid), version=version) as session:
             sub = self._subsystem(session, sid.subsystem)
             row = session.scalar(
-                select(Service).where(
-                    Service.subsystem_id == sub.id, Service.code == sid.service_code
-                )
+                select(Service).where(Service.subsystem_id == sub.id, Service.code == sid.service_code)
             )
             if row is None:
                 row = Service(subsystem_id=sub.id, code=sid.service_code)
@@ -392,25 +377,17 @@ class Registry:
         cid, sid = SubsystemId.parse(client), ServiceId.parse(service)
         method = method.upper() if method else None
         if method is not None and method not in HTTP_METHODS:
-            raise BadRequest(
-                "invalid method", f"{method!r} is not one of {', '.join(HTTP_METHODS)}"
-            )
+            raise BadRequest("invalid method", f"{method!r} is not one of {', '.join(HTTP_METHODS)}")
         if path is not None:
             if not path.startswith("/") or ".." in path or len(path) > 300:
-                raise BadRequest(
-                    "invalid path pattern", "a path pattern starts with / and has no .."
-                )
+                raise BadRequest("invalid path pattern", "a path pattern starts with / and has no ..")
             netconf.path_pattern(path)
         purposes = sorted({check_code(p, "purpose") for p in purposes})
-        with self._change(
-            actor, Action.GRANT_CREATE, f"{cid}->{sid}", method=method, path=path
-        ) as session:
+        with self._change(actor, Action.GRANT_CREATE, f"{cid}->{sid}", method=method, path=path) as session:
             client_row = self._subsystem(session, cid)
             svc = self._service(session, sid)
             if svc.personal_data and not purposes:
-                raise BadRequest(
-                    "purposes required", f"{sid} declares personal data: name the allowed purposes"
-                )
+                raise BadRequest("purposes required", f"{sid} declares personal data: name the allowed purposes")
             grant = Grant(
                 client_id=client_row.id,
                 service_id=svc.id,
@@ -421,8 +398,14 @@ class Registry:
             session.add(grant)
             session.flush()
             grant_id = grant.id
-        return {"id": grant_id, "client": str(cid), "service": str(sid), "method": method, "path": path,
-                "purposes": purposes}  # fmt: skip
+        return {
+            "id": grant_id,
+            "client": str(cid),
+            "service": str(sid),
+            "method": method,
+            "path": path,
+            "purposes": purposes,
+        }
 
     def delete_grant(self, actor: str, grant_id: int) -> None:
         with self._change(actor, Action.GRANT_DELETE, f"grant/{grant_id}") as session:
@@ -446,7 +429,7 @@ class Registry:
                     "action": r.action,
                     "target": r.target,
                     "detail": r.detail,
-                }  # fmt: skip
+                }
                 for r in rows
             ]
 
@@ -455,9 +438,7 @@ class Registry:
     def current_configuration(self) -> bytes:
         """The newest signed configuration, re-signed if it is past a third of its validity."""
         with Session(self.engine) as session:
-            latest = session.scalar(
-                select(ConfigurationVersion).order_by(ConfigurationVersion.version.desc())
-            )
+            latest = session.scalar(select(ConfigurationVersion).order_by(ConfigurationVersion.version.desc()))
             if latest is not None and not self._stale(latest):
                 return latest.document
         return self.refresh_configuration()
@@ -471,24 +452,16 @@ class Registry:
         return _now() - generated >= dt.timedelta(seconds=self.settings.config_refresh)
 
     def _publish(self, session: Session) -> bytes:
-        last = session.scalar(
-            select(ConfigurationVersion.version).order_by(ConfigurationVersion.version.desc())
-        )
+        last = session.scalar(select(ConfigurationVersion.version).order_by(ConfigurationVersion.version.desc()))
         version = (last or 0) + 1
         now = _now()
         expires = now + dt.timedelta(seconds=self.settings.config_validity)
         document = self._document(session, version, now, expires)
         envelope = netconf.sign_config(document, self.signer_key, self.signer_cert)
-        session.add(
-            ConfigurationVersion(
-                version=version, document=envelope, generated_at=now, expires_at=expires
-            )
-        )
+        session.add(ConfigurationVersion(version=version, document=envelope, generated_at=now, expires_at=expires))
         return envelope
 
-    def _document(
-        self, session: Session, version: int, now: dt.datetime, expires: dt.datetime
-    ) -> dict[str, Any]:
+    def _document(self, session: Session, version: int, now: dt.datetime, expires: dt.datetime) -> dict[str, Any]:
         members = {m.id: m for m in session.scalars(select(Member))}
         subsystems = {s.id: s for s in session.scalars(select(Subsystem))}
         certs = {c.id: c for c in session.scalars(select(Certificate))}
@@ -497,6 +470,10 @@ class Registry:
             return f"{self._mid(members[sub.member_id])}/{sub.code}"
 
         services = {s.id: s for s in session.scalars(select(Service))}
+
+        def service_id(service: Service) -> str:
+            return f"{sub_id(subsystems[service.subsystem_id])}/{service.code}"
+
         return {
             "format": netconf.FORMAT,
             "instance": self.settings.instance,
@@ -508,9 +485,7 @@ class Registry:
                 {
                     "id": str(self._mid(m)),
                     "name": m.name,
-                    "subsystems": sorted(
-                        s.code for s in subsystems.values() if s.member_id == m.id
-                    ),
+                    "subsystems": sorted(s.code for s in subsystems.values() if s.member_id == m.id),
                 }
                 for m in sorted(members.values(), key=lambda m: (m.member_class, m.member_code))
             ],
@@ -527,7 +502,7 @@ class Registry:
             ],
             "services": [
                 {
-                    "id": f"{sub_id(subsystems[s.subsystem_id])}/{s.code}",
+                    "id": service_id(s),
                     "version": s.version,
                     "title": s.title,
                     "personal_data": s.personal_data,
@@ -538,7 +513,7 @@ class Registry:
             "grants": [
                 {
                     "client": sub_id(subsystems[g.client_id]),
-                    "service": f"{sub_id(subsystems[services[g.service_id].subsystem_id])}/{services[g.service_id].code}",
+                    "service": service_id(services[g.service_id]),
                     "method": g.method,
                     "path": g.path,
                     "purposes": g.purposes,
@@ -546,9 +521,7 @@ class Registry:
                 for g in session.scalars(select(Grant).order_by(Grant.id))
             ],
             "revoked": [
-                {"serial": c.serial, "fingerprint": c.fingerprint}
-                for c in certs.values()
-                if c.revoked_at is not None
+                {"serial": c.serial, "fingerprint": c.fingerprint} for c in certs.values() if c.revoked_at is not None
             ],
         }
 
@@ -556,9 +529,7 @@ class Registry:
 
     def _own(self, member: MemberId) -> MemberId:
         if member.instance != self.settings.instance:
-            raise BadRequest(
-                "wrong instance", f"{member} is not in instance {self.settings.instance}"
-            )
+            raise BadRequest("wrong instance", f"{member} is not in instance {self.settings.instance}")
         return member
 
     def _mid(self, member: Member) -> MemberId:
@@ -566,9 +537,7 @@ class Registry:
 
     def _member(self, session: Session, mid: MemberId, missing_ok: bool = False) -> Member:
         row = session.scalar(
-            select(Member).where(
-                Member.member_class == mid.member_class, Member.member_code == mid.member_code
-            )
+            select(Member).where(Member.member_class == mid.member_class, Member.member_code == mid.member_code)
         )
         if row is None and not missing_ok:
             raise NotFound("no such member", str(mid))
@@ -578,9 +547,7 @@ class Registry:
         self._own(sid.member)
         member = self._member(session, sid.member)
         row = session.scalar(
-            select(Subsystem).where(
-                Subsystem.member_id == member.id, Subsystem.code == sid.subsystem_code
-            )
+            select(Subsystem).where(Subsystem.member_id == member.id, Subsystem.code == sid.subsystem_code)
         )
         if row is None:
             raise NotFound("no such subsystem", str(sid))
@@ -588,9 +555,7 @@ class Registry:
 
     def _service(self, session: Session, sid: ServiceId) -> Service:
         sub = self._subsystem(session, sid.subsystem)
-        row = session.scalar(
-            select(Service).where(Service.subsystem_id == sub.id, Service.code == sid.service_code)
-        )
+        row = session.scalar(select(Service).where(Service.subsystem_id == sub.id, Service.code == sid.service_code))
         if row is None:
             raise NotFound("no such service", str(sid))
         return row
@@ -609,11 +574,7 @@ def openapi_endpoints(openapi: dict[str, Any]) -> list[dict[str, str]]:
         raise BadRequest("OpenAPI document has no paths")
     endpoints = []
     for path, operations in paths.items():
-        if (
-            not isinstance(path, str)
-            or not path.startswith("/")
-            or not isinstance(operations, dict)
-        ):
+        if not isinstance(path, str) or not path.startswith("/") or not isinstance(operations, dict):
             raise BadRequest("invalid OpenAPI path", repr(path)[:200])
         for method in operations:
             if method.upper() in HTTP_METHODS:

@@ -101,9 +101,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=300), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_members")),
-        sa.UniqueConstraint(
-            "member_class", "member_code", name=op.f("uq_registry_members_member_class_member_code")
-        ),
+        sa.UniqueConstraint("member_class", "member_code", name=op.f("uq_registry_members_member_class_member_code")),
     )
     op.create_table(
         "registry_gateways",
@@ -144,9 +142,7 @@ def upgrade() -> None:
             name=op.f("fk_registry_subsystems_member_id_registry_members"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_subsystems")),
-        sa.UniqueConstraint(
-            "member_id", "code", name=op.f("uq_registry_subsystems_member_id_code")
-        ),
+        sa.UniqueConstraint("member_id", "code", name=op.f("uq_registry_subsystems_member_id_code")),
     )
     op.create_table(
         "registry_registrations",
@@ -188,9 +184,7 @@ def upgrade() -> None:
             name=op.f("fk_registry_services_subsystem_id_registry_subsystems"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_services")),
-        sa.UniqueConstraint(
-            "subsystem_id", "code", name=op.f("uq_registry_services_subsystem_id_code")
-        ),
+        sa.UniqueConstraint("subsystem_id", "code", name=op.f("uq_registry_services_subsystem_id_code")),
     )
     op.create_table(
         "registry_grants",
