@@ -17,7 +17,7 @@ class EntramadoError(Exception):
     type: ClassVar[str] = "Server.InternalError"
 
     def __init__(self, message: str, detail: str = "") -> None:
-        super().__init__(message)
+        super().__init__(f"{message} ({detail})" if detail else message)
         self.message = message
         self.detail = detail
 

@@ -128,7 +128,7 @@ def _check_signature(record: LogRecord, keys: Callable[[str], ed25519.Ed25519Pub
 
 def _keys(engine: Engine) -> Callable[[str], ed25519.Ed25519PublicKey | None]:
     with engine.connect() as conn:
-        pems = dict(conn.execute(select(KnownCertificate.fingerprint, KnownCertificate.pem)).tuples().all())
+        pems = dict(conn.execute(select(KnownCertificate.fingerprint, KnownCertificate.pem)).all())
     cache: dict[str, ed25519.Ed25519PublicKey | None] = {}
 
     def lookup(key_id: str) -> ed25519.Ed25519PublicKey | None:

@@ -237,7 +237,7 @@ class Registry:
                     "address": reg.address,
                     "status": reg.status,
                 }
-                for reg, member in session.execute(query.order_by(Registration.id)).tuples()
+                for reg, member in session.execute(query.order_by(Registration.id))
             ]
 
     def approve_registration(self, actor: str, reg_id: int) -> dict[str, Any]:
@@ -308,7 +308,7 @@ class Registry:
     def list_gateways(self) -> list[dict[str, Any]]:
         with Session(self.engine) as session:
             out = []
-            for gw, member in session.execute(select(Gateway, Member).join(Member)).tuples():
+            for gw, member in session.execute(select(Gateway, Member).join(Member)):
                 tls = session.get(Certificate, gw.tls_cert_id)
                 sign = session.get(Certificate, gw.sign_cert_id)
                 assert tls is not None and sign is not None
