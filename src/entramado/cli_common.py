@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
 from entramado.errors import EntramadoError
 
@@ -43,6 +44,9 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except EntramadoError as exc:
             console.print(f"[red]error[/red] {exc.type}: {exc.message}" + (f" ({exc.detail})" if exc.detail else ""))
+            sys.exit(1)
+        except OperationalError as exc:
+            console.print(f"[red]error[/red] database unavailable: {exc.orig}")
             sys.exit(1)
 
     return wrapper

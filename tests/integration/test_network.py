@@ -41,7 +41,11 @@ CLIENT = f"{BASE}/BPS/prestaciones"
 INGRESOS = f"{BASE}/DGI/tributos/ingresos"
 ABIERTO = f"{BASE}/DGI/tributos/abierto"
 CAIDO = f"{BASE}/DGI/tributos/caido"
-PERSONAL = {"X-Road-Client": CLIENT, "Entramado-Purpose": "prestaciones-sociales", "Entramado-Data-Subject": "UY-CI:12345672"}
+PERSONAL = {
+    "X-Road-Client": CLIENT,
+    "Entramado-Purpose": "prestaciones-sociales",
+    "Entramado-Data-Subject": "UY-CI:12345672",
+}
 MAX_BODY = 64 * 1024
 
 
@@ -60,12 +64,20 @@ class Network:
 
     def call(self, service: str, path: str, headers: dict[str, str] | None = None, **kwargs: object) -> httpx.Response:
         return httpx.request(  # type: ignore[arg-type]
-            kwargs.pop("method", "GET"), self.url(f"/r1/{service}{path}"), headers=headers or PERSONAL, timeout=15, **kwargs
+            kwargs.pop("method", "GET"),
+            self.url(f"/r1/{service}{path}"),
+            headers=headers or PERSONAL,
+            timeout=15,
+            **kwargs,
         )
 
 
 def _openapi(paths: list[str]) -> dict[str, object]:
-    return {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {p: {"get": {}, "post": {}} for p in paths}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {p: {"get": {}, "post": {}} for p in paths},
+    }
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -89,13 +101,27 @@ def network(
     registry.add_grant("test", CLIENT, ABIERTO, [])
     registry.add_grant("test", CLIENT, CAIDO, [])
     provider_url = f"http://127.0.0.1:{provider_port}"
-    common = {"poll_interval": 0.5, "service_timeout": 1.5, "peer_timeout": 8.0, "max_body_size": MAX_BODY,
-              "replay_window": 60, "log_body_limit": 1024}
+    common = {
+        "poll_interval": 0.5,
+        "service_timeout": 1.5,
+        "peer_timeout": 8.0,
+        "max_body_size": MAX_BODY,
+        "replay_window": 60,
+        "log_body_limit": 1024,
+    }
     bps = GatewayLayout(work / "bps", f"{BASE}/BPS", "gw1", free_port(), free_port(), {})
-    dgi = GatewayLayout(work / "dgi", f"{BASE}/DGI", "gw1", free_port(), free_port(), {
-        "tributos/ingresos": provider_url, "tributos/abierto": provider_url,
-        "tributos/caido": f"http://127.0.0.1:{free_port()}",
-    })
+    dgi = GatewayLayout(
+        work / "dgi",
+        f"{BASE}/DGI",
+        "gw1",
+        free_port(),
+        free_port(),
+        {
+            "tributos/ingresos": provider_url,
+            "tributos/abierto": provider_url,
+            "tributos/caido": f"http://127.0.0.1:{free_port()}",
+        },
+    )
     registry_url = f"http://127.0.0.1:{registry_port}"
     provision_gateway(registry, registry_url, bps, database_url=urls["bps"], **common)
     provision_gateway(registry, registry_url, dgi, database_url=urls["dgi"], **common)
@@ -107,8 +133,21 @@ def network(
         registry_proc = start_registry(work / "registry", registry_port, logs)
         procs.append(registry_proc)
         app_dir = str(Path(__file__).parent)
-        provider = Process("provider", python("-m", "uvicorn", "--app-dir", app_dir, "provider_app:app",
-                                              "--port", str(provider_port), "--log-level", "warning"), logs / "provider.log")
+        provider = Process(
+            "provider",
+            python(
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                app_dir,
+                "provider_app:app",
+                "--port",
+                str(provider_port),
+                "--log-level",
+                "warning",
+            ),
+            logs / "provider.log",
+        )
         procs.append(provider)
         provider.wait_ready(f"{provider_url}/openapi.json")
         procs.append(start_gateway(dgi, logs))
@@ -218,8 +257,10 @@ def test_path_traversal_refused(network: Network, path: str) -> None:
 @pytest.mark.parametrize("value", ["a\rInjected: yes", "a\x00b", "a\x01b", "a\x7fb"])
 def test_header_injection_refused(network: Network, value: str) -> None:
     """Bare CR, NUL and control characters never reach the gateway: the HTTP layer answers 400."""
-    request = (f"GET /r1/{INGRESOS}/personas/1/ingresos HTTP/1.1\r\nHost: x\r\nX-Road-Client: {CLIENT}\r\n"
-               f"X-Road-UserId: {value}\r\n\r\n").encode()
+    request = (
+        f"GET /r1/{INGRESOS}/personas/1/ingresos HTTP/1.1\r\nHost: x\r\nX-Road-Client: {CLIENT}\r\n"
+        f"X-Road-UserId: {value}\r\n\r\n"
+    ).encode()
     status, _ = raw_http(network.bps.consumer_port, request)
     assert status == 400
     assert network.call(INGRESOS, "/personas/12345672/ingresos").status_code == 200  # still serving
@@ -258,22 +299,37 @@ def test_provider_down_and_slow(network: Network) -> None:
 
 def test_metaservices(network: Network) -> None:
     clients = httpx.get(network.url("/listClients")).json()["member"]
-    assert {"xroad_instance": "UY-DEMO", "member_class": "GOB", "member_code": "BPS", "subsystem_code": "prestaciones",
-            "object_type": "SUBSYSTEM"} in [c["id"] for c in clients]
+    assert {
+        "xroad_instance": "UY-DEMO",
+        "member_class": "GOB",
+        "member_code": "BPS",
+        "subsystem_code": "prestaciones",
+        "object_type": "SUBSYSTEM",
+    } in [c["id"] for c in clients]
     methods = httpx.get(network.url(f"/r1/{BASE}/DGI/tributos/listMethods"), headers={"X-Road-Client": CLIENT}).json()
     assert {m["service_code"] for m in methods["service"]} == {"ingresos", "abierto", "caido"}
-    allowed = httpx.get(network.url(f"/r1/{BASE}/DGI/tributos/allowedMethods"),
-                        headers={"X-Road-Client": f"{BASE}/BPS/otro"}).json()
+    allowed = httpx.get(
+        network.url(f"/r1/{BASE}/DGI/tributos/allowedMethods"), headers={"X-Road-Client": f"{BASE}/BPS/otro"}
+    ).json()
     assert allowed == {"service": []}
-    allowed = httpx.get(network.url(f"/r1/{BASE}/DGI/tributos/allowedMethods"), headers={"X-Road-Client": CLIENT}).json()
+    allowed = httpx.get(
+        network.url(f"/r1/{BASE}/DGI/tributos/allowedMethods"), headers={"X-Road-Client": CLIENT}
+    ).json()
     ingresos = next(s for s in allowed["service"] if s["service_code"] == "ingresos")
-    assert ingresos["endpoints"] == [{"method": "GET", "path": "/personas/{ci}/ingresos",
-                                      "purposes": ["prestaciones-sociales"]}]
-    openapi = httpx.get(network.url(f"/r1/{BASE}/DGI/tributos/getOpenAPI?serviceCode=ingresos"),
-                        headers={"X-Road-Client": CLIENT}, timeout=10)
+    assert ingresos["endpoints"] == [
+        {"method": "GET", "path": "/personas/{ci}/ingresos", "purposes": ["prestaciones-sociales"]}
+    ]
+    openapi = httpx.get(
+        network.url(f"/r1/{BASE}/DGI/tributos/getOpenAPI?serviceCode=ingresos"),
+        headers={"X-Road-Client": CLIENT},
+        timeout=10,
+    )
     assert openapi.status_code == 200 and openapi.json()["info"]["title"] == "test provider"
-    denied = httpx.get(network.url(f"/r1/{BASE}/DGI/tributos/getOpenAPI?serviceCode=ingresos"),
-                       headers={"X-Road-Client": f"{BASE}/BPS/otro"}, timeout=10)
+    denied = httpx.get(
+        network.url(f"/r1/{BASE}/DGI/tributos/getOpenAPI?serviceCode=ingresos"),
+        headers={"X-Road-Client": f"{BASE}/BPS/otro"},
+        timeout=10,
+    )
     assert denied.status_code == 403 and error_type(denied) == "Server.ServerProxy.AccessDenied"
 
 
@@ -282,7 +338,10 @@ def test_operations_endpoints(network: Network) -> None:
     ready = httpx.get(network.url("/readyz")).json()
     assert ready["ready"] and ready["config_version"] >= 1
     metrics = httpx.get(network.url("/metrics")).text
-    assert f'entramado_gateway_requests_total{{client="{CLIENT}",service="{INGRESOS}",side="client",status="200"}}' in metrics
+    assert (
+        f'entramado_gateway_requests_total{{client="{CLIENT}",service="{INGRESOS}",side="client",status="200"}}'
+        in metrics
+    )
     assert 'entramado_gateway_errors_total{side="client",type="Client.MissingPurpose"}' in metrics
     assert "entramado_gateway_latency_seconds_bucket" in metrics
 
@@ -298,7 +357,9 @@ def _signed_request(identity: GatewayIdentity, xroad_id: str, path: str) -> dict
     headers = {k.lower(): v for k, v in PERSONAL.items()}
     headers["x-road-id"] = xroad_id
     headers["content-digest"] = sig.content_digest(b"")
-    signed = sig.sign(sig.HttpMessage(headers, method="GET", path=path), identity.sign_key, identity.key_id, int(time.time()))
+    signed = sig.sign(
+        sig.HttpMessage(headers, method="GET", path=path), identity.sign_key, identity.key_id, int(time.time())
+    )
     return {**headers, "signature-input": signed.signature_input, "signature": signed.signature}
 
 
@@ -352,8 +413,10 @@ def test_untrusted_client_certificate_refused(network: Network, tmp_path: Path) 
     ctx.check_hostname = False
     ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
     for context in (ctx, _no_client_cert(network)):
-        with httpx.Client(verify=context, timeout=5) as client, pytest.raises((httpx.ConnectError, httpx.ReadError,
-                                                                             httpx.RemoteProtocolError)):
+        with (
+            httpx.Client(verify=context, timeout=5) as client,
+            pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)),
+        ):
             client.get(f"https://127.0.0.1:{network.dgi.provider_port}/r1/{INGRESOS}/personas/1/ingresos")
     assert network.call(INGRESOS, "/personas/12345672/ingresos").status_code == 200
 

@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from http_sfv.dictionary import Dictionary
-from http_sfv.item import InnerList
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from http_sfv.dictionary import Dictionary
+from http_sfv.item import InnerList
 
 LABEL = "xrd"
 ALG = "ed25519"

@@ -10,8 +10,8 @@ import typer
 
 from entramado.cli_common import DataDir, JsonFlag, emit, friendly
 from entramado.db import connect
-from entramado.errors import BadRequest
-from entramado.registry.services import Registry, init_instance
+from entramado.errors import BadRequest, NotFound
+from entramado.registry.services import InstanceFiles, Registry, init_instance
 from entramado.settings import registry_settings
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ ACTOR = "cli"
 
 
 def open_registry(data_dir: Path) -> Registry:
+    if not InstanceFiles(data_dir).ca_key.exists():
+        raise NotFound("no instance", f"run `entramado registry init -d {data_dir}` first")
     settings = registry_settings(data_dir)
     return Registry(settings, connect(settings.db_url))
 

@@ -93,7 +93,7 @@ def test_general_parser_agrees_with_fast_path() -> None:
     # so it goes through the RFC 8941 parser, and must be read the same way.
     raw = message.headers["signature-input"]
     inner, params = raw.split(")", 1)
-    created = [p for p in params.split(";") if p.startswith("created")][0]
+    created = next(p for p in params.split(";") if p.startswith("created"))
     reordered = f'{inner});keyid="{KEY_ID}";alg="ed25519";{created}'
     parsed = sig._parse_input(reordered)
     fast = sig._parse_input(raw)

@@ -1,0 +1,29 @@
+"""`entramado demo` starts the whole network in one command, and starts again from its state."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_and_restarts(tmp_path: Path) -> None:
+    base = random.randrange(20000, 60000, 100)
+    for attempt in ("first start", "restart from saved state"):
+        done = subprocess.run(
+            [sys.executable, "-m", "entramado", "demo", "-d", str(tmp_path), "--base-port", str(base), "--check"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, f"{attempt}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+        assert "check: 200 UY-DEMO/GOB/DGI/tributos/ingresos" in done.stdout, done.stdout[-2000:]
+        assert "curl" in done.stdout and "X-Road-Client" in done.stdout
+    verify = subprocess.run(
+        [sys.executable, "-m", "entramado", "log", "verify", "-d", str(tmp_path / "gateways" / "DGI")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0 and "OK" in verify.stdout, verify.stdout + verify.stderr
