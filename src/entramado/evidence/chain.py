@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from entramado.evidence.models import LogRecord
 
@@ -114,6 +116,7 @@ class MessageLog:
         self._flush_task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="message-log")
         self._inline = engine.dialect.name == "sqlite"
+        self._dbapi: PoolProxiedConnection | None = None
         self._head = self._load_head()
         placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         # A constant table and column list; every value is bound.
@@ -145,11 +148,12 @@ class MessageLog:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
+                if self._inline:
+                    await asyncio.sleep(0)  # let appends from this loop iteration join the batch
                 batch, self._pending = self._pending, []
                 rows, head = self._chain_rows([entry for group, _ in batch for entry in group])
                 try:
                     if self._inline:
-                        await asyncio.sleep(0)  # let this loop iteration's other appends join the batch
                         self._write(rows)
                     else:
                         await loop.run_in_executor(self._executor, self._write, rows)
@@ -202,11 +206,41 @@ class MessageLog:
         return rows, (seq, prev)
 
     def _write(self, rows: list[tuple[object, ...]]) -> None:
-        with self._engine.begin() as conn:
-            conn.exec_driver_sql(self._insert, rows)
+        self._insert_rows(rows)
+        self._commit()
+
+    def _insert_rows(self, rows: list[tuple[object, ...]]) -> None:
+        # One DBAPI connection, used only by the writer, without the pool's per-batch checkout.
+        if self._dbapi is None:
+            self._dbapi = self._engine.raw_connection()
+        try:
+            cursor = self._dbapi.cursor()
+            cursor.executemany(self._insert, rows)
+            cursor.close()
+        except Exception:
+            self._discard()
+            raise
+
+    def _commit(self) -> None:
+        assert self._dbapi is not None
+        try:
+            self._dbapi.commit()
+        except Exception:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        connection, self._dbapi = self._dbapi, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.rollback()
+                connection.close()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        if self._dbapi is not None:
+            self._dbapi.close()
+            self._dbapi = None
 
 
 def chains(engine: Engine) -> list[str]:

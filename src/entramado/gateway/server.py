@@ -164,6 +164,7 @@ class Gateway:
                 connector=connector,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Content-Type"),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._peer_version = config.version
             if old is not None:
@@ -181,6 +182,7 @@ class Gateway:
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         registry_session = aiohttp.ClientSession()
         self._tasks += [
