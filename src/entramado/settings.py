@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +62,12 @@ class GatewaySettings(BaseSettings):
     peer_timeout: float = Field(60.0, gt=0)
     service_timeout: float = Field(30.0, gt=0)
     replay_window: int = Field(300, ge=1)
+    tsa_url: str = Field("", description="RFC 3161 time-stamping authority; default: the registry's")
+    tsa_ca_file: str = Field("", description="CA of an external TSA; default: the instance's trust anchor")
+    timestamp_interval: float = Field(1.0, gt=0, description="seconds between Merkle batches")
+    timestamp_max_batch: int = Field(10_000, ge=1, le=1_000_000)
+    timestamp_grace: float = Field(600.0, ge=0, description="seconds records may wait for a timestamp")
+    timestamp_failure: Literal["serve", "refuse"] = "serve"
     log_level: str = "INFO"
 
     @field_validator("member")
@@ -81,6 +87,10 @@ class GatewaySettings(BaseSettings):
     @property
     def chain(self) -> str:
         return f"{self.member}/{self.code}"
+
+    @property
+    def effective_tsa_url(self) -> str:
+        return self.tsa_url or self.registry_url.rstrip("/") + "/api/v1/timestamp"
 
 
 def gateway_settings(data_dir: Path, **overrides: Any) -> GatewaySettings:

@@ -1,7 +1,8 @@
 """The message log's tables.
 
 One row per message (request or response) as a gateway saw it, in a hash chain per gateway
-node. ``batch_id`` is where Merkle batches and their timestamp tokens will attach.
+node; Merkle batches of consecutive records, each with its RFC 3161 timestamp token; and the
+archives that records were moved to.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ class LogRecord(Base):
     signature: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     record_hash: Mapped[str] = mapped_column(String(64))
-    batch_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class KnownCertificate(Base):
@@ -54,3 +54,32 @@ class KnownCertificate(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     pem: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[dt.datetime]
+
+
+class LogBatch(Base):
+    """Records ``first_seq..last_seq`` of one chain under one Merkle root and timestamp token."""
+
+    __tablename__ = "message_log_batches"
+
+    chain: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(64))
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    tsa_time: Mapped[dt.datetime]
+    archived: Mapped[bool] = mapped_column(default=False)
+
+
+class LogArchive(Base):
+    """An archive file written from one chain, linked to the previous one by its digest."""
+
+    __tablename__ = "message_log_archives"
+
+    chain: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    last_record_hash: Mapped[str] = mapped_column(String(64))
+    records: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime]

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +15,7 @@ from entramado import crypto
 from entramado.db import connect
 from entramado.errors import Conflict, NotFound
 from entramado.evidence.chain import MessageLog
+from entramado.evidence.timestamper import Timestamper
 from entramado.gateway.confclient import ConfigClient
 from entramado.gateway.identity import GatewayFiles, GatewayIdentity
 from entramado.gateway.server import Gateway, consumer_app, provider_app
@@ -35,7 +37,20 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         settings.member_id.instance,
     )
     message_log = MessageLog(engine, settings.chain, settings.log_body_limit)
-    return Gateway(settings, engine, identity, config, message_log)
+    tsa_anchor = (
+        crypto.cert_from_pem(Path(settings.tsa_ca_file).read_bytes()) if settings.tsa_ca_file else identity.anchor
+    )
+    timestamper = Timestamper(
+        engine,
+        settings.chain,
+        settings.effective_tsa_url,
+        tsa_anchor,
+        interval=settings.timestamp_interval,
+        max_batch=settings.timestamp_max_batch,
+        grace=settings.timestamp_grace,
+        refuse_after_grace=settings.timestamp_failure == "refuse",
+    )
+    return Gateway(settings, engine, identity, config, message_log, timestamper)
 
 
 async def fetch_certificates(settings: GatewaySettings) -> bool:

@@ -51,6 +51,7 @@ from entramado.errors import (
     UnknownService,
 )
 from entramado.evidence.chain import Entry, MessageLog
+from entramado.evidence.timestamper import Timestamper
 from entramado.gateway import metaservices, signatures
 from entramado.gateway.confclient import ConfigClient
 from entramado.gateway.identity import GatewayIdentity
@@ -121,6 +122,26 @@ class Metrics:
         )
         self.log_records = Gauge("entramado_gateway_log_records_written", "Message log records", registry=self.registry)
         self.log_commits = Gauge("entramado_gateway_log_commits", "Message log commits", registry=self.registry)
+        self.ts_backlog = self._gauge("timestamp_backlog_records", "Records waiting for a timestamp")
+        self.ts_batches = self._gauge("timestamp_batches", "Merkle batches timestamped since start")
+        self.ts_failures = self._gauge("timestamp_failures", "Failed timestamp attempts since start")
+        self.ts_last_success = self._gauge("timestamp_last_success_timestamp", "Unix time of the last batch")
+        self.ts_overdue = self._gauge("timestamp_overdue", "1 while records wait past the grace period")
+        self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+    def _gauge(self, name: str, doc: str) -> Gauge:
+        return Gauge(f"entramado_gateway_{name}", doc, registry=self.registry)
+
+    def observe(self, side: str, client: str, service: str, status: int, seconds: float) -> None:
+        key = (side, client, service, status)
+        children = self._children.get(key)
+        if children is None:  # label look-ups are slow: resolve each combination once
+            children = self._children[key] = (
+                self.requests.labels(side, client, service, str(status)),
+                self.latency.labels(side, service),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class Gateway:
@@ -133,12 +154,14 @@ class Gateway:
         identity: GatewayIdentity,
         config: ConfigClient,
         message_log: MessageLog,
+        timestamper: Timestamper,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.identity = identity
         self.config = config
         self.log = message_log
+        self.timestamper = timestamper
         self.member = settings.member
         self.metrics = Metrics()
         self._peer: aiohttp.ClientSession | None = None
@@ -188,7 +211,14 @@ class Gateway:
         self._tasks += [
             asyncio.create_task(self._poll_config(registry_session)),
             asyncio.create_task(self._forget_seen()),
+            asyncio.create_task(self._timestamp(aiohttp.ClientSession())),
         ]
+
+    async def _timestamp(self, session: aiohttp.ClientSession) -> None:
+        try:
+            await self.timestamper.run(session)
+        finally:
+            await session.close()
 
     async def _poll_config(self, session: aiohttp.ClientSession) -> None:
         try:
@@ -227,6 +257,7 @@ class Gateway:
         body = b""
         try:
             config = self.config.current()
+            self.timestamper.check()
             target = parse_target(request.raw_path)
             call = read_headers(request.headers, generate_id=True)
             if str(call.client.member) != self.member or str(call.client) not in config.subsystems:
@@ -422,6 +453,7 @@ class Gateway:
         verified: signatures.Signed | None = None
         try:
             config = self._provider_config()
+            self.timestamper.check()
             peer = self._authenticate_peer(request, config)
             target = parse_target(request.raw_path)
             call = read_headers(request.headers, generate_id=False)
@@ -682,8 +714,8 @@ class Gateway:
         started: float,
     ) -> None:
         service = str(target.service) if target and target.service else "-"
-        self.metrics.requests.labels(side, str(call.client) if call else "-", service, str(status)).inc()
-        self.metrics.latency.labels(side, service).observe(time.perf_counter() - started)
+        client = str(call.client) if call else "-"
+        self.metrics.observe(side, client, service, status, time.perf_counter() - started)
 
     # operations
 
@@ -700,6 +732,9 @@ class Gateway:
             await asyncio.to_thread(self._ping_db)
         except Exception as exc:
             problems.append(f"database: {type(exc).__name__}")
+        stamper = self.timestamper
+        if stamper.refuse_after_grace and stamper.overdue():
+            problems.append("message log untimestamped past the grace period; exchanges are refused")
         config = self.config.config
         body: dict[str, Any] = {
             "ready": not problems,
@@ -707,6 +742,16 @@ class Gateway:
             "config_version": config.version if config else None,
             "config_expires_at": config.expires_at.isoformat() if config else None,
             "registry_last_error": self.config.last_error,
+            "timestamp": {
+                "backlog_records": stamper.backlog,
+                "oldest_unstamped_age_s": round(time.time() - stamper.oldest_unstamped, 1)
+                if stamper.oldest_unstamped
+                else 0,
+                "overdue": stamper.overdue(),
+                "last_success": stamper.last_success,
+                "last_error": stamper.last_error,
+                "policy": "refuse" if stamper.refuse_after_grace else "serve",
+            },
         }
         return web.json_response(body, status=200 if not problems else 503)
 
@@ -717,6 +762,12 @@ class Gateway:
     async def metrics_endpoint(self, _: web.Request) -> web.Response:
         self.metrics.log_records.set(self.log.records_written)
         self.metrics.log_commits.set(self.log.commits)
+        stamper = self.timestamper
+        self.metrics.ts_backlog.set(stamper.backlog)
+        self.metrics.ts_batches.set(stamper.batches)
+        self.metrics.ts_failures.set(stamper.failures)
+        self.metrics.ts_last_success.set(stamper.last_success or 0)
+        self.metrics.ts_overdue.set(1 if stamper.overdue() else 0)
         return web.Response(
             body=generate_latest(self.metrics.registry),
             headers={"Content-Type": CONTENT_TYPE_LATEST},

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from entramado import crypto
 from entramado.db import connect
-from entramado.errors import Unauthorized
+from entramado.errors import BadRequest, PayloadTooLarge, Unauthorized
 from entramado.registry.schemas import (
     GrantIn,
     MemberIn,
@@ -31,6 +31,7 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
     registry = registry or Registry(settings, connect(settings.db_url))
     metrics = CollectorRegistry()
     served = Counter("entramado_registry_configurations_served", "Signed configurations served", registry=metrics)
+    stamped = Counter("entramado_registry_timestamps", "RFC 3161 time-stamp requests answered", registry=metrics)
     app = FastAPI(title="Entramado registry", version="1", docs_url="/docs", redoc_url=None)
     app.state.registry = registry
 
@@ -63,6 +64,17 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
     @public.get("/anchor", response_class=PlainTextResponse)
     def anchor() -> str:
         return crypto.cert_to_pem(registry.ca.cert)
+
+    @public.post("/timestamp", response_class=Response)
+    async def timestamp(request: Request) -> Response:
+        """RFC 3161 over HTTP (RFC 3161 §3.4): a DER TimeStampReq in, a DER TimeStampResp out."""
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/timestamp-query":
+            raise BadRequest("Content-Type must be application/timestamp-query")
+        body = await request.body()
+        if len(body) > 4096:
+            raise PayloadTooLarge("time-stamp request too large", "at most 4096 bytes")
+        stamped.inc()
+        return Response(registry.tsa.respond(body), media_type="application/timestamp-reply")
 
     @public.post("/registrations", status_code=202)
     def register(body: RegistrationIn) -> dict[str, Any]:
@@ -125,7 +137,7 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
         return registry.audit(min(max(limit, 1), 1000))
 
     @ops.post("/configuration/refresh")
-    def refresh(request: Request) -> dict[str, Any]:
+    def refresh() -> dict[str, Any]:
         registry.refresh_configuration()
         return {"refreshed": True}
 

@@ -14,13 +14,14 @@ from typing import Any
 
 import tomli_w
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from entramado import crypto
 from entramado.errors import BadRequest, Conflict, NotFound
+from entramado.evidence import tsa
 from entramado.ids import MemberId, ServiceId, SubsystemId, check_code
 from entramado.registry import config as netconf
 from entramado.registry.models import (
@@ -75,6 +76,14 @@ class InstanceFiles:
     @property
     def signer_cert(self) -> Path:
         return self.data_dir / "config-signer.pem"
+
+    @property
+    def tsa_key(self) -> Path:
+        return self.data_dir / "tsa.key"
+
+    @property
+    def tsa_cert(self) -> Path:
+        return self.data_dir / "tsa.pem"
 
     @property
     def admin_token(self) -> Path:
@@ -132,6 +141,18 @@ class Registry:
         self.signer_key = crypto.load_signing_key(files.signer_key)
         self.signer_cert = crypto.cert_from_pem(files.signer_cert.read_bytes())
         self.admin_token = files.admin_token.read_text().strip()
+        self.tsa = self._time_stamping_authority()
+
+    def _time_stamping_authority(self) -> tsa.Authority:
+        """The instance's RFC 3161 TSA, created on first use with a certificate from the CA."""
+        if not self.files.tsa_key.exists():
+            authority, key_pem = tsa.new_authority(self.ca, self.settings.instance)
+            crypto.write_private(self.files.tsa_key, key_pem)
+            self.files.tsa_cert.write_text(crypto.cert_to_pem(authority.cert))
+            return authority
+        key = crypto.load_private_key(self.files.tsa_key)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return tsa.Authority(key, crypto.cert_from_pem(self.files.tsa_cert.read_bytes()))
 
     @contextmanager
     def _change(self, actor: str, action: Action, target: str, **detail: Any) -> Iterator[Session]:
