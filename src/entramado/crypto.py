@@ -206,12 +206,19 @@ def cert_role_from_name(name: x509.Name) -> str:
 
 def verify_issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
     """True if ``cert`` was issued by ``ca_cert`` and is valid now."""
+    if not verify_issued_by_at_any_time(cert, ca_cert):
+        return False
+    now = _now()
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+
+
+def verify_issued_by_at_any_time(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+    """True if ``cert`` was issued by ``ca_cert``, expired or not: old evidence stays checkable."""
     try:
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature):
         return False
-    now = _now()
-    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+    return True
 
 
 def b64(data: bytes) -> str:

@@ -18,20 +18,13 @@ from entramado.evidence.verify import verify_chain
 from entramado.gateway import signatures as sig
 
 CHAIN = "UY-DEMO/GOB/DGI/gw1"
+CA = crypto.CertificateAuthority.create("UY-DEMO")
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def signer(engine: Engine) -> tuple[object, str]:
-    ca = crypto.CertificateAuthority.create("UY-DEMO")
+def make_signer(engine: Engine) -> tuple[object, str]:
+    """A gateway signing key certified by ``CA`` and known to the log's certificate table."""
     key = crypto.new_signing_key()
-    cert = ca.issue(crypto.make_csr(key, CHAIN, crypto.ROLE_SIGN), crypto.ROLE_SIGN)
+    cert = CA.issue(crypto.make_csr(key, CHAIN, crypto.ROLE_SIGN), crypto.ROLE_SIGN)
     with engine.begin() as conn:
         conn.execute(
             insert(KnownCertificate),
@@ -44,6 +37,18 @@ def signer(engine: Engine) -> tuple[object, str]:
             ],
         )
     return key, crypto.fingerprint(cert)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def signer(engine: Engine) -> tuple[object, str]:
+    return make_signer(engine)
 
 
 def entry(signer: tuple[object, str], n: int, body: bytes = b'{"ok":true}') -> Entry:

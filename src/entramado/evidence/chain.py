@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from entramado.evidence.models import LogRecord
+from entramado.evidence.models import LogArchive, LogRecord
 
 GENESIS = "0" * 64
 
@@ -126,14 +126,7 @@ class MessageLog:
         self.commits = 0
 
     def _load_head(self) -> tuple[int, str]:
-        with self._engine.connect() as conn:
-            last = conn.execute(
-                select(LogRecord.seq, LogRecord.record_hash)
-                .where(LogRecord.chain == self._chain)
-                .order_by(LogRecord.seq.desc())
-                .limit(1)
-            ).first()
-        return (last[0], last[1]) if last else (0, GENESIS)
+        return chain_head(self._engine, self._chain)
 
     async def append(self, *entries: Entry) -> None:
         loop = asyncio.get_running_loop()
@@ -241,6 +234,25 @@ class MessageLog:
         if self._dbapi is not None:
             self._dbapi.close()
             self._dbapi = None
+
+
+def chain_head(engine: Engine, chain: str) -> tuple[int, str]:
+    """The last seq and record hash of ``chain``, in the database or, once pruned, in its archives."""
+    with engine.connect() as conn:
+        last = conn.execute(
+            select(LogRecord.seq, LogRecord.record_hash)
+            .where(LogRecord.chain == chain)
+            .order_by(LogRecord.seq.desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            last = conn.execute(
+                select(LogArchive.last_seq, LogArchive.last_record_hash)
+                .where(LogArchive.chain == chain)
+                .order_by(LogArchive.last_seq.desc())
+                .limit(1)
+            ).first()
+    return (int(last[0]), str(last[1])) if last else (0, GENESIS)
 
 
 def chains(engine: Engine) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import typer
@@ -46,3 +47,67 @@ def _show(reports: list[dict[str, object]]) -> None:
             first = r["first_problem"]
             assert isinstance(first, dict)
             typer.echo(f"{r['chain']}: FAILED at record {first['seq']} ({first['kind']}): {first['detail']}")
+
+
+@app.command()
+@friendly
+def archive(
+    data_dir: Path = typer.Option(..., "--data-dir", "-d", help="The gateway's data folder."),
+    out: Path | None = typer.Option(None, help="Archive folder (default: DATA_DIR/archives)."),
+    retention_days: float = typer.Option(0.0, help="Keep archived records this long in the database."),
+    keep: bool = typer.Option(False, help="Do not prune the database at all."),
+    max_records: int = typer.Option(1_000_000, help="Records per archive file, at most (whole batches)."),
+    as_json: bool = JsonFlag,
+) -> None:
+    """Move closed, timestamped batches into archive files and prune the database."""
+    from entramado.evidence.archive import archive_chain
+    from entramado.settings import gateway_settings
+
+    settings = gateway_settings(data_dir)
+    engine = make_engine(settings.db_url)
+    retention = None if keep else dt.timedelta(days=retention_days)
+    results = []
+    for name in chains(engine):
+        results += [
+            r.as_dict()
+            for r in archive_chain(
+                engine, name, out or data_dir / "archives", max_records=max_records, retention=retention
+            )
+        ]
+    if as_json:
+        emit(results, True)
+    else:
+        for r in results:
+            typer.echo(f"{r['path']}: {r['records']} records in {r['batches']} batches, sha256 {r['sha256']}")
+        if not results:
+            typer.echo("nothing to archive: no closed, timestamped batch")
+
+
+@app.command("verify-archive")
+@friendly
+def verify_archive(
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Archive files, any order."),
+    anchor: Path = typer.Option(..., exists=True, dir_okay=False, help="The instance's CA certificate."),
+    as_json: bool = JsonFlag,
+) -> None:
+    """Verify archives offline against the trust anchor: signatures, chain, Merkle roots, timestamps."""
+    from entramado import crypto
+    from entramado.evidence.offline import verify_archives
+
+    report = verify_archives(list(files), crypto.cert_from_pem(anchor.read_bytes()))
+    if as_json:
+        emit(report.as_dict(), True)
+    elif report.ok:
+        typer.echo(
+            f"OK — {report.files} archives, {report.records} records, {report.signatures} signatures, "
+            f"{report.batches} batches, {report.timestamps} timestamps verified"
+        )
+    else:
+        for p in report.problems[:20]:
+            typer.echo(
+                f"FAILED {p.file} line {p.line}"
+                + (f" (seq {p.seq})" if p.seq is not None else "")
+                + f": {p.kind}: {p.detail}"
+            )
+    if not report.ok:
+        raise typer.Exit(1)

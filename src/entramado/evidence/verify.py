@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from entramado import crypto
 from entramado.evidence.chain import GENESIS, body_matches, hashed_values, iter_records, record_hash
-from entramado.evidence.models import KnownCertificate, LogRecord
+from entramado.evidence.models import KnownCertificate, LogArchive, LogRecord
 from entramado.gateway.signatures import verify_base
 
 
@@ -63,7 +64,7 @@ def verify_chain(engine: Engine, chain: str) -> Report:
     """
     keys = _keys(engine)
     report = Report(chain)
-    prev_seq, prev_hash, before_prev_hash = 0, GENESIS, ""
+    prev_seq, prev_hash, before_prev_hash = _start(engine, chain)
     for record in iter_records(engine, chain):
         report.records += 1
         if record_hash(record.prev_hash, hashed_values(record)) != record.record_hash:
@@ -82,13 +83,30 @@ def verify_chain(engine: Engine, chain: str) -> Report:
         elif record.prev_hash != prev_hash:
             report.problems.append(_classify_link(engine, chain, record, before_prev_hash))
         if record.signature_base is not None and record.signature is not None:
-            problem = _check_signature(record, keys)
+            problem = check_signature(record, keys)
             if problem:
-                report.problems.append(problem)
+                report.problems.append(Problem(record.seq, *problem))
             else:
                 report.signatures += 1
         before_prev_hash, prev_hash, prev_seq = prev_hash, record.record_hash, record.seq
     return report
+
+
+def _start(engine: Engine, chain: str) -> tuple[int, str, str]:
+    """Where the records still in the database must continue from: genesis, or the last
+    record moved to an archive."""
+    with engine.connect() as conn:
+        first = conn.scalar(select(func.min(LogRecord.seq)).where(LogRecord.chain == chain))
+        if first is None or first == 1:
+            return 0, GENESIS, ""
+        archived = conn.execute(
+            select(LogArchive.last_seq, LogArchive.last_record_hash).where(
+                LogArchive.chain == chain, LogArchive.last_seq == first - 1
+            )
+        ).first()
+    if archived is None:
+        return 0, GENESIS, ""  # reported as deleted records 1..first-1
+    return int(archived[0]), str(archived[1]), ""
 
 
 def _classify_link(engine: Engine, chain: str, record: LogRecord, before_prev_hash: str) -> Problem:
@@ -111,18 +129,20 @@ def _classify_link(engine: Engine, chain: str, record: LogRecord, before_prev_ha
     )
 
 
-def _check_signature(record: LogRecord, keys: Callable[[str], ed25519.Ed25519PublicKey | None]) -> Problem | None:
-    assert record.signature_base is not None and record.signature is not None
+def check_signature(record: Any, keys: Callable[[str], ed25519.Ed25519PublicKey | None]) -> tuple[str, str] | None:
+    """Check a record's stored signature and that its signed base states the record's fields.
+
+    Returns the problem's (kind, detail), or None. ``record`` is a log row or an archive line."""
     key = keys(record.key_id or "")
     if key is None:
-        return Problem(record.seq, "unknown-key", f"no certificate for key {record.key_id}")
+        return "unknown-key", f"no certificate for key {record.key_id}"
     if not verify_base(record.signature_base, record.signature, key):
-        return Problem(record.seq, "bad-signature", "signature does not verify over its signature base")
+        return "bad-signature", "signature does not verify over its signature base"
     base = record.signature_base
     if _field_line(base, "content-digest") != record.body_digest:
-        return Problem(record.seq, "altered", "body digest differs from the signed content-digest")
+        return "altered", "body digest differs from the signed content-digest"
     if _field_line(base, "x-road-id") != record.xroad_id:
-        return Problem(record.seq, "altered", "X-Road-Id differs from the signed one")
+        return "altered", "X-Road-Id differs from the signed one"
     return None
 
 
