@@ -68,6 +68,10 @@ class GatewaySettings(BaseSettings):
     timestamp_max_batch: int = Field(10_000, ge=1, le=1_000_000)
     timestamp_grace: float = Field(600.0, ge=0, description="seconds records may wait for a timestamp")
     timestamp_failure: Literal["serve", "refuse"] = "serve"
+    archive_interval: float = Field(0.0, ge=0, description="seconds between scheduled archive runs; 0 = off")
+    archive_dir: str = Field("", description="default: DATA_DIR/archives")
+    archive_retention_days: float = Field(30.0, ge=0, description="archived records stay this long in the database")
+    archive_max_records: int = Field(1_000_000, ge=1)
     log_level: str = "INFO"
 
     @field_validator("member")
@@ -87,6 +91,10 @@ class GatewaySettings(BaseSettings):
     @property
     def chain(self) -> str:
         return f"{self.member}/{self.code}"
+
+    @property
+    def archive_path(self) -> Path:
+        return Path(self.archive_dir) if self.archive_dir else self.data_dir / "archives"
 
     @property
     def effective_tsa_url(self) -> str:

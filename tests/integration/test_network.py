@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ def network(
         "max_body_size": MAX_BODY,
         "replay_window": 60,
         "log_body_limit": 1024,
+        "timestamp_interval": 0.3,
     }
     bps = GatewayLayout(work / "bps", f"{BASE}/BPS", "gw1", free_port(), free_port(), {})
     dgi = GatewayLayout(
@@ -446,6 +448,90 @@ def test_message_logs_verify_and_hold_refusals(network: Network) -> None:
             engine.dispose()
         expected = "Client.MissingPurpose" if layout is network.bps else "Server.ServerProxy.ReplayedMessage"
         assert expected in kinds, kinds
+
+
+# --- evidence: timestamps and bundles ------------------------------------------------------------
+
+
+def _wait_stamped(network: Network) -> None:
+    """Wait until every record logged so far is under a timestamped batch."""
+    head = httpx.get(network.url("/readyz")).json()["log_head_seq"]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        stamp = httpx.get(network.url("/readyz")).json()["timestamp"]
+        if stamp["stamped_through_seq"] >= head:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"message log not timestamped through {head}: {stamp}")
+
+
+def test_message_log_is_timestamped_and_openssl_agrees(network: Network, tmp_path: Path) -> None:
+    network.call(INGRESOS, "/personas/12345672/ingresos")
+    _wait_stamped(network)
+    from sqlalchemy import select
+
+    from entramado.evidence.models import LogBatch
+
+    engine = make_engine(network.db_urls["bps"])
+    try:
+        with engine.connect() as conn:
+            root, token = conn.execute(
+                select(LogBatch.root, LogBatch.token).order_by(LogBatch.first_seq.desc())
+            ).first()
+    finally:
+        engine.dispose()
+    (tmp_path / "token.der").write_bytes(token)
+    args = [
+        "openssl",
+        "ts",
+        "-verify",
+        "-token_in",
+        "-in",
+        "token.der",
+        "-digest",
+        root,
+        "-CAfile",
+        str(network.registry_dir / "ca.pem"),
+        "-untrusted",
+        str(network.registry_dir / "tsa.pem"),
+    ]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stdout + done.stderr
+    metrics = httpx.get(network.url("/metrics")).text
+    assert "entramado_gateway_timestamp_backlog_records 0.0" in metrics
+
+
+def test_evidence_bundle_for_one_exchange(network: Network, tmp_path: Path) -> None:
+    response = network.call(INGRESOS, "/personas/12345672/ingresos", {**PERSONAL, "X-Road-Id": f"ev-{time.time_ns()}"})
+    xroad_id = response.headers["X-Road-Id"]
+    _wait_stamped(network)
+    url = network.url(f"/admin/evidence/{xroad_id}")
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    token = (network.bps.data_dir / "admin-token").read_text().strip()
+    evidence = httpx.get(url, headers={"Authorization": f"Bearer {token}"}).json()
+    assert {item["record"]["kind"] for item in evidence["items"]} == {"request", "response"}
+    assert all(item["proof"] is not None for item in evidence["items"])
+    (tmp_path / "evidence.json").write_text(json.dumps(evidence))
+    anchor = str(network.registry_dir / "ca.pem")
+    ok = subprocess.run(
+        [*python("-m", "entramado", "log", "verify-evidence", "evidence.json", "--anchor", anchor)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    evidence["items"][0]["record"]["purpose"] = "otra"
+    (tmp_path / "evidence.json").write_text(json.dumps(evidence))
+    bad = subprocess.run(
+        [*python("-m", "entramado", "log", "verify-evidence", "evidence.json", "--anchor", anchor)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "does not match its hash" in bad.stdout
+    missing = httpx.get(network.url("/admin/evidence/nope"), headers={"Authorization": f"Bearer {token}"})
+    assert missing.status_code == 404 and error_type(missing) == "Client.NotFound"
 
 
 # --- destructive: revocation, then the registry goes away -------------------------------------

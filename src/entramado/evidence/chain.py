@@ -125,6 +125,11 @@ class MessageLog:
         self.records_written = 0
         self.commits = 0
 
+    @property
+    def head_seq(self) -> int:
+        """The seq of the last committed record."""
+        return self._head[0]
+
     def _load_head(self) -> tuple[int, str]:
         return chain_head(self._engine, self._chain)
 

@@ -9,6 +9,7 @@ import typer
 
 from entramado.cli_common import JsonFlag, emit, friendly
 from entramado.db import make_engine, sqlite_url
+from entramado.errors import BadRequest
 from entramado.evidence.chain import chains
 from entramado.evidence.verify import verify_chain
 
@@ -111,3 +112,29 @@ def verify_archive(
             )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("verify-evidence")
+@friendly
+def verify_evidence(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="An evidence bundle (JSON)."),
+    anchor: Path = typer.Option(..., exists=True, dir_okay=False, help="The instance's CA certificate."),
+) -> None:
+    """Check one exchange's evidence bundle offline: signatures, Merkle proofs, timestamps."""
+    import orjson
+
+    from entramado import crypto
+    from entramado.evidence.bundle import verify_bundle
+
+    try:
+        evidence = orjson.loads(file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("not a JSON evidence bundle", str(exc)) from exc
+    problems = verify_bundle(evidence, crypto.cert_from_pem(anchor.read_bytes()))
+    for problem in problems:
+        typer.echo(f"FAILED {problem}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(
+        f"OK — {len(evidence['items'])} records of {evidence['x_road_id']}: signatures, proofs and timestamps hold"
+    )

@@ -76,6 +76,11 @@ class Timestamper:
             last = conn.scalar(select(func.max(LogBatch.last_seq)).where(LogBatch.chain == self._chain))
         return int(last or 0) + 1
 
+    @property
+    def stamped_through(self) -> int:
+        """Every record of the chain up to this seq is under a timestamped batch."""
+        return self._next_seq - 1
+
     # the exchange path asks this, cheaply
     def check(self) -> None:
         if self.refuse_after_grace and self.overdue():

@@ -128,6 +128,15 @@ def add_service(
 
 @app.command()
 @friendly
+def token(data_dir: Path = DataDir) -> None:
+    """Print the admin token of this gateway's admin API (evidence bundles)."""
+    from entramado.gateway.identity import admin_token
+
+    typer.echo(admin_token(GatewayFiles(data_dir)))
+
+
+@app.command()
+@friendly
 def serve(data_dir: Path = DataDir) -> None:
     """Run the gateway (consumer port for local systems, provider port for peers)."""
     from entramado.gateway.run import run

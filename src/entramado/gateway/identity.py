@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import ssl
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,7 +29,15 @@ class GatewayFiles:
     sign_cert = property(lambda self: self.data_dir / "sign.pem")
     anchor = property(lambda self: self.data_dir / "anchor.pem")
     config_cache = property(lambda self: self.data_dir / "configuration.json")
+    admin_token = property(lambda self: self.data_dir / "admin-token")
     settings = property(lambda self: self.data_dir / "gateway.toml")
+
+
+def admin_token(files: GatewayFiles) -> str:
+    """The member administrators' token for this gateway's admin API, created on first use."""
+    if not files.admin_token.exists():
+        crypto.write_private(files.admin_token, secrets.token_urlsafe(32).encode())
+    return str(files.admin_token.read_text().strip())
 
 
 def create_keys(files: GatewayFiles, member: str, code: str) -> None:

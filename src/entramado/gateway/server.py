@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Mapping
@@ -41,20 +43,24 @@ from entramado.errors import (
     InvalidResponseSignature,
     InvalidSignature,
     NetworkError,
+    NotFound,
     PayloadTooLarge,
     ProviderGatewayTimeout,
     ReplayedMessage,
     ServiceFailed,
     ServiceTimeout,
     ServiceUnavailable,
+    Unauthorized,
     UnknownClient,
     UnknownService,
 )
+from entramado.evidence.archive import archive_chain
+from entramado.evidence.bundle import bundle as evidence_bundle
 from entramado.evidence.chain import Entry, MessageLog
 from entramado.evidence.timestamper import Timestamper
 from entramado.gateway import metaservices, signatures
 from entramado.gateway.confclient import ConfigClient
-from entramado.gateway.identity import GatewayIdentity
+from entramado.gateway.identity import GatewayIdentity, admin_token
 from entramado.gateway.protocol import (
     FORWARD_REQUEST,
     FORWARD_RESPONSE,
@@ -162,6 +168,7 @@ class Gateway:
         self.config = config
         self.log = message_log
         self.timestamper = timestamper
+        self.admin_token = admin_token(identity.files)
         self.member = settings.member
         self.metrics = Metrics()
         self._peer: aiohttp.ClientSession | None = None
@@ -213,6 +220,39 @@ class Gateway:
             asyncio.create_task(self._forget_seen()),
             asyncio.create_task(self._timestamp(aiohttp.ClientSession())),
         ]
+        if self.settings.archive_interval > 0:
+            self._tasks.append(asyncio.create_task(self._archive()))
+
+    async def _archive(self) -> None:
+        """Scheduled archiving: closed batches out to files, then pruning per the retention."""
+        settings = self.settings
+        while True:
+            await asyncio.sleep(settings.archive_interval)
+            try:
+                results = await asyncio.to_thread(
+                    archive_chain,
+                    self.engine,
+                    settings.chain,
+                    settings.archive_path,
+                    max_records=settings.archive_max_records,
+                    retention=dt.timedelta(days=settings.archive_retention_days),
+                )
+                for result in results:
+                    log.info("archived", extra=result.as_dict())
+            except Exception as exc:  # report and try again next time
+                log.warning("archiving failed", extra={"error": f"{type(exc).__name__}: {exc}"[:500]})
+
+    async def evidence(self, request: web.Request) -> web.Response:
+        """The evidence bundle for one X-Road-Id, for this member's administrators only."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            error = Unauthorized("admin token required", "Authorization: Bearer <DATA_DIR/admin-token>")
+            return _error_response(error, {})
+        xroad_id = request.match_info["xroad_id"]
+        found = await asyncio.to_thread(evidence_bundle, self.engine, xroad_id)
+        if found is None:
+            return _error_response(NotFound("no evidence for this X-Road-Id", xroad_id[:200]), {})
+        return web.Response(body=orjson.dumps(found), content_type="application/json")
 
     async def _timestamp(self, session: aiohttp.ClientSession) -> None:
         try:
@@ -742,7 +782,9 @@ class Gateway:
             "config_version": config.version if config else None,
             "config_expires_at": config.expires_at.isoformat() if config else None,
             "registry_last_error": self.config.last_error,
+            "log_head_seq": self.log.head_seq,
             "timestamp": {
+                "stamped_through_seq": stamper.stamped_through,
                 "backlog_records": stamper.backlog,
                 "oldest_unstamped_age_s": round(time.time() - stamper.oldest_unstamped, 1)
                 if stamper.oldest_unstamped
@@ -837,6 +879,7 @@ def consumer_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/readyz", gateway.readyz)
     app.router.add_get("/metrics", gateway.metrics_endpoint)
     app.router.add_get("/listClients", gateway.list_clients)
+    app.router.add_get("/admin/evidence/{xroad_id}", gateway.evidence)
     app.router.add_route("*", "/r1/{tail:.*}", gateway.consumer)
     return app
 
