@@ -62,6 +62,7 @@ class GatewaySettings(BaseSettings):
     peer_timeout: float = Field(60.0, gt=0)
     service_timeout: float = Field(30.0, gt=0)
     replay_window: int = Field(300, ge=1)
+    timestamping: bool = Field(True, description="timestamp the message log in Merkle batches")
     tsa_url: str = Field("", description="RFC 3161 time-stamping authority; default: the registry's")
     tsa_ca_file: str = Field("", description="CA of an external TSA; default: the instance's trust anchor")
     timestamp_interval: float = Field(1.0, gt=0, description="seconds between Merkle batches")

@@ -107,7 +107,9 @@ def run_load(load: Load, duration: float, connections: int, work: Path) -> dict[
     }
 
 
-def bench_exchange(duration: float, connections: int, keep: Path | None = None) -> dict[str, Any]:
+def bench_exchange(
+    duration: float, connections: int, keep: Path | None = None, evidence_rounds: int = 0
+) -> dict[str, Any]:
     work = keep or Path(tempfile.mkdtemp(prefix="entramado-bench-"))
     logs = work / "logs"
     procs: list[Process] = []
@@ -131,8 +133,32 @@ def bench_exchange(duration: float, connections: int, keep: Path | None = None) 
             work / "gw-dgi", f"{INSTANCE}/GOB/DGI", "gw1", free_port(), free_port(), {"tributos/ingresos": provider_url}
         )
         registry_url = f"http://127.0.0.1:{registry_port}"
+        # The first pair runs without timestamping or archiving; the second (when measured) with
+        # both, archiving every 5 s and pruning at once, so that both costs are inside the run.
+        plain_evidence = {"timestamping": False, "log_level": "WARNING"}
         for layout in (client_gw, provider_gw):
-            provision_gateway(registry, registry_url, layout, log_level="WARNING")
+            provision_gateway(registry, registry_url, layout, **plain_evidence)
+        pairs = [(client_gw, provider_gw)]
+        if evidence_rounds:
+            ts_client = GatewayLayout(work / "gw-bps-ts", f"{INSTANCE}/GOB/BPS", "gw2", free_port(), free_port(), {})
+            ts_provider = GatewayLayout(
+                work / "gw-dgi-ts",
+                f"{INSTANCE}/GOB/DGI",
+                "gw2",
+                free_port(),
+                free_port(),
+                {"tributos/ingresos": provider_url},
+            )
+            with_evidence = {
+                "timestamping": True,
+                "timestamp_interval": 1.0,
+                "archive_interval": 5.0,
+                "archive_retention_days": 0.0,
+                "log_level": "WARNING",
+            }
+            for layout in (ts_client, ts_provider):
+                provision_gateway(registry, registry_url, layout, **with_evidence)
+            pairs.append((ts_client, ts_provider))
         registry.engine.dispose()
 
         procs.append(start_registry(work / "registry", registry_port, logs))
@@ -153,8 +179,9 @@ def bench_exchange(duration: float, connections: int, keep: Path | None = None) 
             )
             procs.append(proxy)
             proxy.wait_ready(f"http://127.0.0.1:{port}{PATH}")
-        for layout in (provider_gw, client_gw):
-            procs.append(start_gateway(layout, logs))
+        for pair in pairs:
+            for layout in reversed(pair):
+                procs.append(start_gateway(layout, logs, name=f"gateway {layout.data_dir.name}"))
 
         loads = {
             "secure_exchange": Load(f"{client_gw.consumer_url}/r1/{SERVICE}{PATH}", HEADERS),
@@ -165,6 +192,16 @@ def bench_exchange(duration: float, connections: int, keep: Path | None = None) 
             run_load(load, 1, connections, work)
         throughput = {name: run_load(load, duration, connections, work) for name, load in loads.items()}
         latency = {name: run_load(load, max(2.0, duration / 2), 1, work) for name, load in loads.items()}
+        evidence = None
+        if evidence_rounds:
+            # Alternate off/on rounds so that drift of a noisy machine hits both alike.
+            with_ts = Load(f"{pairs[1][0].consumer_url}/r1/{SERVICE}{PATH}", HEADERS)
+            run_load(with_ts, 1, connections, work)
+            rounds: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+            for _ in range(evidence_rounds):
+                rounds["off"].append(run_load(loads["secure_exchange"], duration, connections, work))
+                rounds["on"].append(run_load(with_ts, duration, connections, work))
+            evidence = _evidence_summary(rounds, pairs[1])
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -192,6 +229,35 @@ def bench_exchange(duration: float, connections: int, keep: Path | None = None) 
             "no_errors": all(r["errors"] == 0 for r in (*throughput.values(), *latency.values())),
         },
         "work_dir": str(work) if keep else None,
+        **({"timestamping_and_archiving": evidence} if evidence else {}),
+    }
+
+
+def _evidence_summary(
+    rounds: dict[str, list[dict[str, Any]]], pair: tuple[GatewayLayout, GatewayLayout]
+) -> dict[str, Any]:
+    from entramado.db import make_engine, sqlite_url
+    from entramado.evidence.models import LogArchive, LogBatch
+
+    off = sum(r["rps"] for r in rounds["off"]) / len(rounds["off"])
+    on = sum(r["rps"] for r in rounds["on"]) / len(rounds["on"])
+    engine = make_engine(sqlite_url(pair[0].data_dir / "gateway.db"))
+    try:
+        from sqlalchemy import func, select
+
+        with engine.connect() as conn:
+            batches = conn.scalar(select(func.count()).select_from(LogBatch))
+            archives = conn.scalar(select(func.count()).select_from(LogArchive))
+    finally:
+        engine.dispose()
+    return {
+        "rounds": rounds,
+        "rps_off": round(off, 1),
+        "rps_on": round(on, 1),
+        "cost_pct": round((off - on) / off * 100, 1),
+        "client_gateway_batches": batches,
+        "client_gateway_archives": archives,
+        "target_cost_at_most_5pct": (off - on) / off <= 0.05,
     }
 
 

@@ -218,8 +218,9 @@ class Gateway:
         self._tasks += [
             asyncio.create_task(self._poll_config(registry_session)),
             asyncio.create_task(self._forget_seen()),
-            asyncio.create_task(self._timestamp(aiohttp.ClientSession())),
         ]
+        if self.settings.timestamping:
+            self._tasks.append(asyncio.create_task(self._timestamp(aiohttp.ClientSession())))
         if self.settings.archive_interval > 0:
             self._tasks.append(asyncio.create_task(self._archive()))
 
