@@ -23,7 +23,7 @@ console = Console(stderr=True)
 def emit(data: Any, as_json: bool, title: str = "") -> None:
     """Print ``data`` as JSON (for scripts) or as a readable table."""
     if as_json or not isinstance(data, list) or not data or not isinstance(data[0], dict):
-        print(json.dumps(data, indent=2, default=str))
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
         return
     from rich.table import Table
 

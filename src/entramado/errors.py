@@ -163,3 +163,10 @@ class AuthenticationFailed(EntramadoError):
 
     status = 403
     type = "Server.ServerProxy.SslAuthenticationFailed"
+
+
+class MethodNotAllowed(EntramadoError):
+    """The method cannot be carried through the network (HEAD) or the route does not take it."""
+
+    status = 405
+    type = "Client.MethodNotAllowed"

@@ -27,6 +27,7 @@ from entramado.demo.network import (
     open_or_init_registry,
     provision_gateway,
     python,
+    seed_configuration,
     start_gateway,
     start_registry,
 )
@@ -127,6 +128,7 @@ def network(
     registry_url = f"http://127.0.0.1:{registry_port}"
     provision_gateway(registry, registry_url, bps, database_url=urls["bps"], **common)
     provision_gateway(registry, registry_url, dgi, database_url=urls["dgi"], **common)
+    seed_configuration(registry, [bps, dgi])
     registry.engine.dispose()
 
     logs = work / "logs"
@@ -212,6 +214,39 @@ def test_refusals(network: Network, headers: dict[str, str], status: int, kind: 
     response = network.call(INGRESOS, "/personas/12345672/ingresos", headers)
     assert response.status_code == status, response.text
     assert error_type(response) == kind
+
+
+def test_only_published_operations_pass(network: Network) -> None:
+    """The provider system serves /personas/… for another service; this one does not publish it."""
+    response = network.call(ABIERTO, "/personas/12345672/ingresos", {"X-Road-Client": CLIENT})
+    assert response.status_code == 403 and error_type(response) == "Server.ServerProxy.AccessDenied"
+    assert "not an operation" in response.json()["detail"]
+    response = network.call(ABIERTO, "/openapi.json", {"X-Road-Client": CLIENT})
+    assert response.status_code == 403
+
+
+def test_methods_that_cannot_be_signed_end_to_end(network: Network) -> None:
+    response = network.call(INGRESOS, "/personas/12345672/ingresos", method="HEAD")
+    assert response.status_code == 405 and response.headers["X-Road-Error"] == "Client.MethodNotAllowed"
+    response = httpx.delete(network.url(f"/r1/{BASE}/DGI/tributos/listMethods"), headers={"X-Road-Client": CLIENT})
+    assert response.status_code == 405 and error_type(response) == "Client.MethodNotAllowed"
+
+
+def test_repeated_and_fragment_refused(network: Network) -> None:
+    head = "".join(f"{k}: {v}\r\n" for k, v in PERSONAL.items())
+    twice = f"GET /r1/{INGRESOS}/personas/1/ingresos HTTP/1.1\r\nHost: x\r\n{head}Entramado-Purpose: otra\r\n\r\n"
+    status, body = raw_http(network.bps.consumer_port, twice.encode())
+    assert status == 400 and b"repeated header" in body
+    fragment = f"GET /r1/{INGRESOS}/personas/1/ingresos#x HTTP/1.1\r\nHost: x\r\n{head}\r\n"
+    status, body = raw_http(network.bps.consumer_port, fragment.encode())
+    assert status == 400 and b"fragment" in body
+
+
+def test_metrics_labels_stay_bounded(network: Network) -> None:
+    for i in range(5):
+        network.call(f"{BASE}/DGI/tributos/rnd{i}", "/x", {"X-Road-Client": f"A{i}/B/C/D"})
+    metrics = httpx.get(network.url("/metrics")).text
+    assert "rnd" not in metrics and 'client="A' not in metrics
 
 
 def test_endpoint_grant_limits_path(network: Network) -> None:

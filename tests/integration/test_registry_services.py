@@ -71,6 +71,28 @@ def test_registration_approval_issues_certificates(registry: Registry, tmp_path:
     assert config.gateways == () and crypto.fingerprint(tls) in config.revoked_fingerprints
 
 
+def test_two_gateways_cannot_share_an_address(registry: Registry, tmp_path: Path) -> None:
+    first = _register(registry, tmp_path, "UY-DEMO/GOB/DGI")
+    registry.approve_registration("t", int(first["id"]))  # type: ignore[call-overload]
+    with pytest.raises(Conflict, match="address in use"):
+        _register(registry, tmp_path, "UY-DEMO/GOB/BPS")
+
+
+def test_rejected_registration(registry: Registry, tmp_path: Path) -> None:
+    reg = _register(registry, tmp_path, "UY-DEMO/GOB/BPS")
+    assert registry.reject_registration("t", int(reg["id"]), "unknown operator")["status"] == "rejected"  # type: ignore[call-overload]
+    with pytest.raises(Conflict):
+        registry.approve_registration("t", int(reg["id"]))  # type: ignore[call-overload]
+
+
+def test_publishing_the_same_service_again_changes_nothing(registry: Registry) -> None:
+    service = "UY-DEMO/GOB/DGI/tributos/ingresos"
+    registry.publish_service("t", service, OPENAPI, ["ingresos"])
+    before = open_config(registry.current_configuration(), registry.ca.cert).version
+    registry.publish_service("t", service, OPENAPI, ["ingresos"])
+    assert open_config(registry.current_configuration(), registry.ca.cert).version == before
+
+
 def test_registration_checks_csr(registry: Registry, tmp_path: Path) -> None:
     files = GatewayFiles(tmp_path / "x")
     files.data_dir.mkdir()

@@ -25,6 +25,7 @@ from entramado.demo.network import (
     open_or_init_registry,
     provision_gateway,
     python,
+    seed_configuration,
     start_gateway,
     start_registry,
 )
@@ -159,6 +160,7 @@ def bench_exchange(
             for layout in (ts_client, ts_provider):
                 provision_gateway(registry, registry_url, layout, **with_evidence)
             pairs.append((ts_client, ts_provider))
+        seed_configuration(registry, [layout for pair in pairs for layout in pair])
         registry.engine.dispose()
 
         procs.append(start_registry(work / "registry", registry_port, logs))

@@ -19,6 +19,7 @@ from entramado.demo.network import (
     open_or_init_registry,
     provision_gateway,
     python,
+    seed_configuration,
     start_gateway,
     start_registry,
 )
@@ -61,6 +62,7 @@ def demo(
     _publish_services(registry)
     for layout in layouts.values():
         provision_gateway(registry, registry_url, layout)
+    seed_configuration(registry, list(layouts.values()))
     registry.engine.dispose()
 
     console = Console()

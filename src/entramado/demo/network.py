@@ -48,7 +48,7 @@ class GatewayLayout:
 
 
 def provision_gateway(registry: Registry, registry_url: str, layout: GatewayLayout, **settings: Any) -> None:
-    """Create a gateway's keys, register and approve it, and seed its configuration cache."""
+    """Create a gateway's keys, register and approve it, and write its settings."""
     files = GatewayFiles(layout.data_dir)
     values: dict[str, Any] = {
         "member": layout.member,
@@ -80,7 +80,13 @@ def provision_gateway(registry: Registry, registry_url: str, layout: GatewayLayo
 
         values["registration_id"] = tomllib.loads(files.settings.read_text()).get("registration_id")
     files.settings.write_text(tomli_w.dumps({k: v for k, v in values.items() if v is not None}))
-    files.config_cache.write_bytes(registry.current_configuration())
+
+
+def seed_configuration(registry: Registry, layouts: list[GatewayLayout]) -> None:
+    """Give every gateway the configuration that lists all of them, so none starts half-blind."""
+    envelope = registry.current_configuration()
+    for layout in layouts:
+        GatewayFiles(layout.data_dir).config_cache.write_bytes(envelope)
 
 
 class Process:

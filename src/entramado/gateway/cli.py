@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import tomli_w
 import typer
+from yarl import URL
 
 from entramado.cli_common import DataDir, friendly
 from entramado.errors import BadRequest, Conflict
@@ -32,12 +33,15 @@ def init(
     address: str = typer.Option(..., help="https://host:port where peer gateways reach this one."),
     registry_url: str = typer.Option(..., help="The registry's URL."),
     anchor: Path = typer.Option(..., exists=True, dir_okay=False, help="The instance's CA certificate."),
-    consumer_port: int = 8000,
-    provider_port: int = 8443,
+    consumer_port: int = typer.Option(8000, help="Port for the agency's own systems (plain HTTP, internal)."),
+    provider_port: int | None = typer.Option(None, help="Port peers connect to (default: the address's port)."),
+    provider_host: str = typer.Option("0.0.0.0", help="Interface peers connect to."),  # noqa: S104
 ) -> None:
     """Create the gateway's TLS and signing keys and their CSRs."""
     MemberId.parse(member)
     check_code(code, "gateway")
+    if not address.startswith("https://"):
+        raise BadRequest("invalid address", "peers reach a gateway at an https:// address")
     files = GatewayFiles(data_dir)
     if files.sign_key.exists():
         raise Conflict("gateway exists", f"{data_dir} already holds a gateway")
@@ -52,7 +56,8 @@ def init(
             "address": address,
             "registry_url": registry_url,
             "consumer_port": consumer_port,
-            "provider_port": provider_port,
+            "provider_port": provider_port or URL(address).port or 443,
+            "provider_host": provider_host,
         },
     )
     typer.echo(f"keys and CSRs in {data_dir}; next: entramado gateway register -d {data_dir}")
@@ -81,7 +86,7 @@ def register(data_dir: Path = DataDir) -> None:
             return answer
 
     answer = asyncio.run(post())
-    values = settings.model_dump(mode="json", exclude={"data_dir"}, exclude_defaults=True)
+    values = settings.model_dump(mode="json", exclude={"data_dir"}, exclude_unset=True)
     values["registration_id"] = answer["id"]
     write_settings(data_dir, values)
     typer.echo(
@@ -116,7 +121,7 @@ def add_service(
     check_code(subsystem, "subsystem")
     check_code(code, "service")
     settings = gateway_settings(data_dir)
-    values = settings.model_dump(mode="json", exclude={"data_dir"}, exclude_defaults=True)
+    values = settings.model_dump(mode="json", exclude={"data_dir"}, exclude_unset=True)
     values.setdefault("services", {})[service] = {
         "base_url": base_url,
         "openapi_path": openapi_path,

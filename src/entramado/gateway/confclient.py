@@ -56,9 +56,12 @@ class ConfigClient:
         config = open_config(envelope, self._anchor)
         if config.instance != self._instance:
             raise ConfigError(f"configuration is for instance {config.instance}, not {self._instance}")
-        if self.config is not None and config.version < self.config.version:
-            raise ConfigError(f"configuration version {config.version} is older than {self.config.version}")
-        changed = self.config is None or config.version != self.config.version
+        if self.config is not None and config.version <= self.config.version:
+            if config.version == self.config.version and config.expires_at == self.config.expires_at:
+                return False  # the same configuration again
+            # An older (or altered same-version) envelope could only shorten our validity: ignore it.
+            raise ConfigError(f"configuration version {config.version} is not newer than {self.config.version}")
+        changed = True
         self.config = config
         if persist and changed:
             tmp = self._cache.with_suffix(".tmp")

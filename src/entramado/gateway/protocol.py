@@ -8,13 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from entramado.errors import BadRequest, MissingDataSubject, MissingPurpose
+from entramado.gateway.signatures import REQUEST_PASSED_ON, RESPONSE_PASSED_ON
 from entramado.ids import ServiceId, SubsystemId, check_code
 
 METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI"})
 
-# Headers the client may send that travel to the provider, and the ones that come back.
-FORWARD_REQUEST = ("content-type", "accept", "accept-language", "content-language")
-FORWARD_RESPONSE = ("content-type", "content-language", "cache-control", "etag", "last-modified")
+# Representation headers the client may send that travel to the provider, and the ones that come
+# back from the provider's system (each signed on the way between gateways).
+FORWARD_REQUEST = REQUEST_PASSED_ON
+FORWARD_RESPONSE = RESPONSE_PASSED_ON
 
 _VISIBLE = re.compile(r"[\x20-\x7e]{1,200}")
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
@@ -41,6 +43,8 @@ def parse_target(raw_path: str) -> Target:
     path = raw_path.split("?", 1)[0]
     if not path.startswith("/r1/"):
         raise BadRequest("unknown route", "gateway routes start with /r1/")
+    if "#" in raw_path:
+        raise BadRequest("fragment in request target", "a request target has no #fragment")
     if "\\" in path or "\x00" in path or _ENCODED_TRAVERSAL.search(path):
         raise BadRequest("forbidden characters in path", "encoded '.', '/', '\\' and NUL are refused")
     parts = path[4:].split("/")
@@ -98,6 +102,28 @@ def _optional(headers: Mapping[str, str], name: str) -> str | None:
     if not _VISIBLE.fullmatch(value):
         raise BadRequest(f"invalid {name} header", "1-200 printable ASCII characters, no control characters")
     return value
+
+
+SINGLE_HEADERS = (
+    "x-road-client",
+    "x-road-id",
+    "x-road-userid",
+    "x-road-issue",
+    "x-road-represented-party",
+    "entramado-purpose",
+    "entramado-data-subject",
+    "content-digest",
+    "signature",
+    "signature-input",
+    "content-type",
+)
+
+
+def refuse_repeated(counts: Mapping[str, int]) -> None:
+    """A signed header sent twice would be read one way and signed another: refuse it."""
+    repeated = [name for name in SINGLE_HEADERS if counts.get(name, 0) > 1]
+    if repeated:
+        raise BadRequest("repeated header", f"{', '.join(repeated)} must appear once")
 
 
 def read_headers(headers: Mapping[str, str], *, generate_id: bool) -> CallHeaders:

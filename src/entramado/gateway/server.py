@@ -42,6 +42,7 @@ from entramado.errors import (
     EntramadoError,
     InvalidResponseSignature,
     InvalidSignature,
+    MethodNotAllowed,
     NetworkError,
     NotFound,
     PayloadTooLarge,
@@ -64,10 +65,12 @@ from entramado.gateway.identity import GatewayIdentity, admin_token
 from entramado.gateway.protocol import (
     FORWARD_REQUEST,
     FORWARD_RESPONSE,
+    SINGLE_HEADERS,
     CallHeaders,
     Target,
     parse_target,
     read_headers,
+    refuse_repeated,
     require_personal_data_headers,
 )
 from entramado.registry.config import GatewayEntry, NetworkConfig
@@ -193,7 +196,7 @@ class Gateway:
             self._peer = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Content-Type"),
+                skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._peer_version = config.version
@@ -211,10 +214,12 @@ class Gateway:
         self._local = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
             auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Content-Type"),
+            skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
         registry_session = aiohttp.ClientSession()
+        # Start from the newest configuration when the registry answers; else from the cache.
+        await self.config.refresh(registry_session)
         self._tasks += [
             asyncio.create_task(self._poll_config(registry_session)),
             asyncio.create_task(self._forget_seen()),
@@ -264,7 +269,10 @@ class Gateway:
     async def _poll_config(self, session: aiohttp.ClientSession) -> None:
         try:
             while True:
-                await self.config.refresh(session)
+                try:
+                    await self.config.refresh(session)
+                except Exception as exc:  # a broken disk or database must not end polling for good
+                    log.error("configuration refresh crashed", extra={"error": f"{type(exc).__name__}: {exc}"[:500]})
                 if self.config.config is not None:
                     self.metrics.config_version.set(self.config.config.version)
                     self.metrics.config_expiry.set(self.config.config.expires_at.timestamp())
@@ -299,15 +307,29 @@ class Gateway:
         try:
             config = self.config.current()
             self.timestamper.check()
+            if request.method in ("HEAD", "CONNECT", "TRACE"):
+                raise MethodNotAllowed(f"{request.method} is not carried through the network", "use GET")
             target = parse_target(request.raw_path)
+            refuse_repeated(_counts(request))
             call = read_headers(request.headers, generate_id=True)
             if str(call.client.member) != self.member or str(call.client) not in config.subsystems:
                 raise UnknownClient(
                     "client subsystem not served here",
                     f"{call.client} is not a registered subsystem of {self.member}",
                 )
+            if target.metaservice is not None and request.method != "GET":
+                raise MethodNotAllowed(f"{target.metaservice} takes GET only")
             if target.metaservice in ("listMethods", "allowedMethods"):
-                return self._local_metaservice(config, target, call)
+                response = self._local_metaservice(config, target, call)
+                await self.log.append(self._entry("client", "request", call, target, "GET", request.raw_path, b"", 200))
+                self._observe("client", call, target, 200, started)
+                return response
+            if target.metaservice == "getOpenAPI":
+                code = request.query.get("serviceCode")
+                if not code:
+                    raise BadRequest("serviceCode is required", "getOpenAPI?serviceCode=SERVICE")
+                if f"{target.provider}/{code}" not in config.services:
+                    raise UnknownService("unknown service", f"{target.provider}/{code[:64]} is not published")
             personal: tuple[str, ...] = ()
             if target.service is not None:
                 service = config.services.get(str(target.service))
@@ -371,7 +393,8 @@ class Gateway:
         )
         await self.log.append(request_entry, response_entry)
 
-        out = {name: resp_headers[name] for name in FORWARD_RESPONSE if name in resp_headers}
+        # Representation headers pass on only when the provider gateway signed them.
+        out = {name: resp_headers[name] for name in signatures.RESPONSE_PASSED_ON if name in verified.components}
         out.update(self._xroad_response_headers(call, target))
         out["X-Road-Request-Hash"] = resp_headers["x-road-request-hash"]
         if "x-road-error" in resp_headers:
@@ -401,6 +424,8 @@ class Gateway:
                         resp_body,
                         peer,
                     )
+            except aiohttp.ConnectionTimeoutError:
+                failures.append(f"{peer.address}: no connection within {self.settings.connect_timeout}s")
             except TimeoutError as exc:
                 raise ProviderGatewayTimeout(
                     "provider gateway timed out",
@@ -428,10 +453,11 @@ class Gateway:
         if headers.get("x-road-request-hash") != signatures.request_hash(request.signature):
             raise InvalidResponseSignature("X-Road-Request-Hash does not match the request sent")
         try:
+            message = signatures.HttpMessage(headers, status=status)
             return signatures.verify(
-                signatures.HttpMessage(headers, status=status),
+                message,
                 lambda key_id: self._key(key_id) if key_id == peer.sign_key_id else None,
-                required=signatures.RESPONSE_COMPONENTS,
+                required=signatures.required(message),
                 now=int(time.time()),
                 max_age=self.settings.replay_window,
             )
@@ -497,6 +523,7 @@ class Gateway:
             self.timestamper.check()
             peer = self._authenticate_peer(request, config)
             target = parse_target(request.raw_path)
+            refuse_repeated(_counts(request))
             call = read_headers(request.headers, generate_id=False)
             if str(call.client.member) != peer.member:
                 raise AuthenticationFailed(
@@ -508,7 +535,7 @@ class Gateway:
             self._check_replay(call, verified)
             if str(target.provider.member) != self.member:
                 raise UnknownService("service is not provided here", f"{target.provider} is not {self.member}'s")
-            status, resp_body, resp_headers = await self._serve_local(config, target, call, request, body)
+            status, resp_body, resp_headers = await self._serve_local(config, target, call, request, body, verified)
         except EntramadoError as exc:
             self.metrics.errors.labels("provider", exc.type).inc()
             log.info("refused", extra={"side": "provider", "type": exc.type, "error": exc.message})
@@ -546,7 +573,7 @@ class Gateway:
             raise InvalidSignature("body does not match its Content-Digest")
         raw_path, _, query = request.raw_path.partition("?")
         message = signatures.HttpMessage(headers, method=request.method, path=raw_path, query=query)
-        required = signatures.covered(message)
+        required = signatures.required(message)
         try:
             return signatures.verify(
                 message,
@@ -571,6 +598,7 @@ class Gateway:
         call: CallHeaders,
         request: web.Request,
         body: bytes,
+        signed: signatures.Signed,
     ) -> tuple[int, bytes, dict[str, str]]:
         if target.metaservice == "getOpenAPI":
             return await self._get_openapi(config, target, call, request)
@@ -581,6 +609,11 @@ class Gateway:
         if service is None or local is None:
             raise UnknownService("unknown service", f"{target.service} is not served by this gateway")
         require_personal_data_headers(call, service.personal_data)
+        if not service.declares(request.method, target.path):
+            raise AccessDenied(
+                "operation not published",
+                f"{request.method} {target.path} is not an operation of {target.service}'s published OpenAPI",
+            )
         if not config.allowed(str(call.client), str(target.service), request.method, target.path, call.purpose):
             raise AccessDenied(
                 "access denied",
@@ -590,8 +623,8 @@ class Gateway:
         query = request.raw_path.partition("?")[2]
         url = str(local.base_url).rstrip("/") + target.path + ("?" + query if query else "")
         headers = call.as_headers()
-        for name in FORWARD_REQUEST:
-            if name in request.headers:
+        for name in signatures.REQUEST_PASSED_ON:
+            if name in signed.components:  # only what the client gateway signed reaches the system
                 headers[name] = request.headers[name]
         return await self._call_local(request.method, url, headers, body)
 
@@ -754,8 +787,14 @@ class Gateway:
         status: int,
         started: float,
     ) -> None:
-        service = str(target.service) if target and target.service else "-"
-        client = str(call.client) if call else "-"
+        # Only identifiers the configuration knows become labels: a caller cannot grow the metrics.
+        config = self.config.config
+        service, client = "-", "-"
+        if config is not None:
+            if target is not None and target.service is not None and str(target.service) in config.services:
+                service = str(target.service)
+            if call is not None and str(call.client) in config.subsystems:
+                client = str(call.client)
         self.metrics.observe(side, client, service, status, time.perf_counter() - started)
 
     # operations
@@ -838,6 +877,10 @@ def _error_response(exc: EntramadoError, headers: Mapping[str, str]) -> web.Resp
         content_type="application/json",
         headers=out,
     )
+
+
+def _counts(request: web.Request) -> dict[str, int]:
+    return {name: len(request.headers.getall(name, ())) for name in SINGLE_HEADERS}
 
 
 def _clip(value: str | None) -> str | None:

@@ -22,6 +22,7 @@ LABEL = "xrd"
 ALG = "ed25519"
 
 REQUEST_COMPONENTS = ("@method", "@path", "@query", "content-digest", "x-road-client", "x-road-id")
+# Present in a message, these MUST be covered: they decide authorisation or go to the log.
 REQUEST_OPTIONAL = (
     "entramado-purpose",
     "entramado-data-subject",
@@ -30,6 +31,11 @@ REQUEST_OPTIONAL = (
     "x-road-represented-party",
 )
 RESPONSE_COMPONENTS = ("@status", "content-digest", "x-road-id", "x-road-request-hash")
+RESPONSE_OPTIONAL = ("x-road-service", "x-road-error")
+# Representation headers are signed when the sender has them, and a receiver passes one on only
+# if the signature covers it (HTTP clients add Accept and the like on their own).
+REQUEST_PASSED_ON = ("content-type", "accept", "accept-language", "content-language")
+RESPONSE_PASSED_ON = ("content-type", "content-language")
 
 
 class SignatureError(Exception):
@@ -43,6 +49,7 @@ class Signed:
     base: str
     key_id: str
     created: int
+    components: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,7 @@ def request_hash(signature_header: str) -> str:
 
 def _component_value(name: str, message: HttpMessage) -> str:
     if name == "@method":
-        return message.method.upper()
+        return message.method
     if name == "@path":
         return message.path or "/"
     if name == "@query":
@@ -161,12 +168,18 @@ def _parse_signature(raw: str) -> bytes:
     return value
 
 
-def covered(message: HttpMessage) -> tuple[str, ...]:
-    """The components the gateway covers for ``message``: mandatory ones plus present optionals."""
+def required(message: HttpMessage) -> tuple[str, ...]:
+    """What a signature on ``message`` must cover: the mandatory components and every
+    authorisation or log header present."""
     if message.status:
-        return RESPONSE_COMPONENTS
-    present = tuple(name for name in REQUEST_OPTIONAL if name in message.headers)
-    return REQUEST_COMPONENTS + present
+        return RESPONSE_COMPONENTS + tuple(name for name in RESPONSE_OPTIONAL if name in message.headers)
+    return REQUEST_COMPONENTS + tuple(name for name in REQUEST_OPTIONAL if name in message.headers)
+
+
+def covered(message: HttpMessage) -> tuple[str, ...]:
+    """What the gateway signs: the required components plus the representation headers present."""
+    passed_on = RESPONSE_PASSED_ON if message.status else REQUEST_PASSED_ON
+    return required(message) + tuple(name for name in passed_on if name in message.headers)
 
 
 def sign(message: HttpMessage, key: ed25519.Ed25519PrivateKey, key_id: str, created: int) -> Signed:
@@ -175,7 +188,7 @@ def sign(message: HttpMessage, key: ed25519.Ed25519PrivateKey, key_id: str, crea
     params = _params(components, created, key_id)
     base = _base(components, params, message)
     signature = base64.b64encode(key.sign(base.encode())).decode()
-    return Signed(f"{LABEL}={params}", f"{LABEL}=:{signature}:", base, key_id, created)
+    return Signed(f"{LABEL}={params}", f"{LABEL}=:{signature}:", base, key_id, created, tuple(components))
 
 
 KeyLookup = Callable[[str], ed25519.Ed25519PublicKey | None]
@@ -228,7 +241,7 @@ def verify(
         public_key.verify(signature, base.encode())
     except InvalidSignature as exc:
         raise SignatureError("signature does not verify") from exc
-    return Signed(f"{LABEL}={parsed.params}", raw_signature, base, key_id, created)
+    return Signed(f"{LABEL}={parsed.params}", raw_signature, base, key_id, created, tuple(parsed.components))
 
 
 def verify_base(base: str, signature_header: str, public_key: ed25519.Ed25519PublicKey) -> bool:

@@ -107,6 +107,10 @@ def create_app(settings: RegistrySettings, registry: Registry | None = None) -> 
     def approve(reg_id: int) -> dict[str, Any]:
         return registry.approve_registration(actor, reg_id)
 
+    @ops.post("/registrations/{reg_id}/reject")
+    def reject(reg_id: int, body: RevokeIn) -> dict[str, Any]:
+        return registry.reject_registration(actor, reg_id, body.reason)
+
     @ops.get("/gateways")
     def gateways() -> list[dict[str, Any]]:
         return registry.list_gateways()

@@ -119,6 +119,7 @@ def member_add(member: str, name: str = typer.Option(...), data_dir: Path = Data
 @member_app.command("list")
 @friendly
 def member_list(data_dir: Path = DataDir, as_json: bool = JsonFlag) -> None:
+    """List members and their subsystems."""
     emit(open_registry(data_dir).list_members(), as_json, "members")
 
 
@@ -132,6 +133,7 @@ def subsystem_add(subsystem: str, data_dir: Path = DataDir) -> None:
 @registration_app.command("list")
 @friendly
 def registration_list(data_dir: Path = DataDir, status: str | None = None, as_json: bool = JsonFlag) -> None:
+    """List gateways' requests to join (pending, approved, rejected)."""
     emit(open_registry(data_dir).list_registrations(status), as_json, "registrations")
 
 
@@ -141,6 +143,13 @@ def registration_approve(registration_id: int, data_dir: Path = DataDir) -> None
     """Issue the gateway's certificates and admit it."""
     result = open_registry(data_dir).approve_registration(ACTOR, registration_id)
     emit({k: v for k, v in result.items() if not k.endswith("_cert")}, True)
+
+
+@registration_app.command("reject")
+@friendly
+def registration_reject(registration_id: int, reason: str = "unspecified", data_dir: Path = DataDir) -> None:
+    """Refuse a gateway's request to join."""
+    emit(open_registry(data_dir).reject_registration(ACTOR, registration_id, reason), True)
 
 
 @service_app.command("publish")

@@ -83,6 +83,11 @@ class ServiceEntry:
     title: str
     personal_data: tuple[str, ...]
     endpoints: tuple[tuple[str, str], ...]
+    patterns: tuple[tuple[str, re.Pattern[str]], ...] = field(default=(), compare=False)
+
+    def declares(self, method: str, path: str) -> bool:
+        """True if the service's published OpenAPI declares this operation."""
+        return any(m == method and pattern.fullmatch(path) for m, pattern in self.patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +180,7 @@ class NetworkConfig:
                 s.get("title", ""),
                 tuple(s.get("personal_data", [])),
                 tuple((e["method"], e["path"]) for e in s.get("endpoints", [])),
+                tuple((e["method"], path_pattern(e["path"])) for e in s.get("endpoints", [])),
             )
             for s in self.document.get("services", [])
         }

@@ -219,6 +219,7 @@ class Registry:
                 raise BadRequest("CSR subject mismatch", f"the CSR's CN must be {expected!r}")
         with self._change("gateway:" + expected, Action.REGISTRATION_SUBMIT, expected) as session:
             m = self._member(session, mid)
+            self._address_free(session, address, m.id, gateway_code)
             reg = Registration(
                 member_id=m.id,
                 gateway_code=gateway_code,
@@ -272,6 +273,7 @@ class Registry:
             existing = session.scalar(
                 select(Gateway).where(Gateway.member_id == reg.member_id, Gateway.code == reg.gateway_code)
             )
+            self._address_free(session, reg.address, reg.member_id, reg.gateway_code)
             if existing is not None:
                 # A re-registration replaces the gateway's certificates: revoke the old ones.
                 for cert_id in (existing.tls_cert_id, existing.sign_cert_id):
@@ -298,6 +300,25 @@ class Registry:
             session.flush()
             reg.status, reg.gateway_id = "approved", existing.id
         return self.registration(reg_id)
+
+    def reject_registration(self, actor: str, reg_id: int, reason: str) -> dict[str, Any]:
+        with self._change(actor, Action.REGISTRATION_REJECT, f"registration/{reg_id}", reason=reason) as session:
+            reg = session.get(Registration, reg_id)
+            if reg is None:
+                raise NotFound("no such registration", str(reg_id))
+            if reg.status != "pending":
+                raise Conflict("registration is not pending", f"status is {reg.status}")
+            reg.status = "rejected"
+        return {"id": reg_id, "status": "rejected"}
+
+    @staticmethod
+    def _address_free(session: Session, address: str, member_id: int, code: str) -> None:
+        """Peers pin a gateway's certificate by its address: two gateways cannot share one."""
+        other = session.scalar(
+            select(Gateway).where(Gateway.address == address, (Gateway.member_id != member_id) | (Gateway.code != code))
+        )
+        if other is not None:
+            raise Conflict("address in use", f"{address} is another gateway's address")
 
     def _issue(self, session: Session, csr: x509.CertificateSigningRequest, role: str) -> Certificate:
         cert = self.ca.issue(csr, role)
@@ -364,6 +385,25 @@ class Registry:
         if not version:
             raise BadRequest("service version missing", "give --version or info.version in the OpenAPI document")
         categories = sorted({check_code(c, "personal-data category") for c in personal_data})
+        with Session(self.engine) as session:
+            current = session.scalar(
+                select(Service)
+                .join(Subsystem, Subsystem.id == Service.subsystem_id)
+                .join(Member, Member.id == Subsystem.member_id)
+                .where(
+                    Member.member_class == sid.member_class,
+                    Member.member_code == sid.member_code,
+                    Subsystem.code == sid.subsystem_code,
+                    Service.code == sid.service_code,
+                )
+            )
+            if current is not None and (current.version, current.openapi, current.personal_data) == (
+                version,
+                openapi,
+                categories,
+            ):
+                # Publishing the same description again changes nothing: no new configuration.
+                return {"id": str(sid), "version": version, "personal_data": categories, "endpoints": endpoints}
         with self._change(actor, Action.SERVICE_PUBLISH, str(sid), version=version) as session:
             sub = self._subsystem(session, sid.subsystem)
             row = session.scalar(

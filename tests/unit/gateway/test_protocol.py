@@ -29,6 +29,7 @@ def test_metaservice_path() -> None:
         "/r1/UY-DEMO/GOB/DGI",
         "/r2/UY-DEMO/GOB/DGI/tributos/ingresos",
         "/r1/UY-DEMO/GOB/DGI/tributos/..",
+        "/r1/UY-DEMO/GOB/DGI/tributos/ingresos/x#fragment",
     ],
 )
 def test_refuses_traversal_and_malformed(path: str) -> None:
