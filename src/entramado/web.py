@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -39,13 +40,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class MalformedHttpFilter(logging.Filter):
+    """aiohttp logs every malformed request with a traceback at level error, which lets anyone on
+    the network flood the error log. Keep one line at level info instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ in {
+            "BadHttpMessage",
+            "BadStatusLine",
+            "LineTooLong",
+            "InvalidHeader",
+            "InvalidURLError",
+            "BadHttpMethod",
+        }:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = f"malformed HTTP request refused: {str(exc).splitlines()[0][:200]}", ()
+            record.exc_info = None
+        return True
+
+
 def configure_logging(level: str) -> None:
+    """JSON logs on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(MalformedHttpFilter())
+
+
+def private_files() -> None:
+    """A serving process creates files for its owner only: the data folders hold keys, and
+    databases and archives with personal data."""
+    os.umask(0o077)
 
 
 def error_response(error: EntramadoError) -> JSONResponse:

@@ -145,8 +145,9 @@ def token(data_dir: Path = DataDir) -> None:
 def serve(data_dir: Path = DataDir) -> None:
     """Run the gateway (consumer port for local systems, provider port for peers)."""
     from entramado.gateway.run import run
-    from entramado.web import configure_logging
+    from entramado.web import configure_logging, private_files
 
     settings = gateway_settings(data_dir)
     configure_logging(settings.log_level)
+    private_files()
     run(settings)

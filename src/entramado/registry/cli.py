@@ -63,11 +63,12 @@ def serve(
     import uvicorn
 
     from entramado.registry.api import create_app
-    from entramado.web import configure_logging
+    from entramado.web import configure_logging, private_files
 
     overrides: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = registry_settings(data_dir, **overrides)
     configure_logging(settings.log_level)
+    private_files()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
