@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
 from entramado import crypto
@@ -212,3 +212,21 @@ def _replace_token(line: bytes, token: str) -> bytes:
         return line
     item["token"] = token
     return json.dumps(item, separators=(",", ":")).encode() + b"\n"
+
+
+def test_database_batches_are_checked(engine: Engine, signer: tuple[object, str]) -> None:
+    fill(engine, signer, 10)
+    stamp_all(engine)
+    report = verify_chain(engine, CHAIN, CA.cert)
+    assert report.ok and report.timestamps == 3 and report.unstamped == 0
+    fill(engine, signer, 2)
+    assert verify_chain(engine, CHAIN, CA.cert).unstamped == 2
+    with engine.begin() as conn:
+        tokens = dict(conn.execute(select(LogBatch.first_seq, LogBatch.token)).all())
+        conn.execute(update(LogBatch).where(LogBatch.first_seq == 1).values(token=tokens[5]))
+    problem = verify_chain(engine, CHAIN, CA.cert).problems[0]
+    assert (problem.seq, problem.kind) == (1, "bad-timestamp")
+    with engine.begin() as conn:
+        conn.execute(update(LogBatch).where(LogBatch.first_seq == 1).values(token=tokens[1], root="00" * 32))
+    problem = verify_chain(engine, CHAIN, CA.cert).problems[0]
+    assert (problem.seq, problem.kind) == (1, "altered")

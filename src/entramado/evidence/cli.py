@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from entramado import crypto
 from entramado.cli_common import JsonFlag, emit, friendly
 from entramado.db import make_engine, sqlite_url
 from entramado.errors import BadRequest
@@ -24,15 +25,19 @@ def verify(
     data_dir: Path | None = typer.Option(None, "--data-dir", "-d", help="A gateway's data folder."),
     database_url: str | None = typer.Option(None, help="Or the gateway's database URL."),
     chain: str | None = typer.Option(None, help="Only this chain (MEMBER/GATEWAY)."),
+    anchor: Path | None = typer.Option(None, help="Trust anchor for the timestamps (default: DATA_DIR/anchor.pem)."),
     as_json: bool = JsonFlag,
 ) -> None:
-    """Check the hash chain, every body digest and every signature; name the first bad record."""
+    """Check the hash chain, every body digest, every signature, every batch root and timestamp;
+    name the first bad record."""
     if database_url is None:
         if data_dir is None:
             raise typer.BadParameter("give --data-dir or --database-url")
         database_url = sqlite_url(data_dir / "gateway.db")
     engine = make_engine(database_url)
-    reports = [verify_chain(engine, name).as_dict() for name in ([chain] if chain else chains(engine))]
+    anchor_file = anchor or (data_dir / "anchor.pem" if data_dir else None)
+    trust = crypto.cert_from_pem(anchor_file.read_bytes()) if anchor_file and anchor_file.exists() else None
+    reports = [verify_chain(engine, name, trust).as_dict() for name in ([chain] if chain else chains(engine))]
     emit(reports, True) if as_json else _show(reports)
     if not reports or not all(r["ok"] for r in reports):
         raise typer.Exit(1)
@@ -43,7 +48,11 @@ def _show(reports: list[dict[str, object]]) -> None:
         typer.echo("no message log records found")
     for r in reports:
         if r["ok"]:
-            typer.echo(f"{r['chain']}: OK — {r['records']} records, {r['signatures_verified']} signatures verified")
+            typer.echo(
+                f"{r['chain']}: OK — {r['records']} records, {r['signatures_verified']} signatures, "
+                f"{r['timestamps_verified']} timestamped batches verified; "
+                f"{r['records_not_yet_timestamped']} records not timestamped yet"
+            )
         else:
             first = r["first_problem"]
             assert isinstance(first, dict)

@@ -6,13 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from entramado import crypto
+from entramado.evidence import merkle, tsa
 from entramado.evidence.chain import GENESIS, body_matches, hashed_values, iter_records, record_hash
-from entramado.evidence.models import KnownCertificate, LogArchive, LogRecord
+from entramado.evidence.models import KnownCertificate, LogArchive, LogBatch, LogRecord
 from entramado.gateway.signatures import verify_base
 
 
@@ -28,6 +30,9 @@ class Report:
     chain: str
     records: int = 0
     signatures: int = 0
+    batches: int = 0
+    timestamps: int = 0
+    unstamped: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -41,6 +46,9 @@ class Report:
             "ok": self.ok,
             "records": self.records,
             "signatures_verified": self.signatures,
+            "batches_checked": self.batches,
+            "timestamps_verified": self.timestamps,
+            "records_not_yet_timestamped": self.unstamped,
             "first_problem": first.__dict__ if first else None,
             "problems": [p.__dict__ for p in self.problems[:100]],
         }
@@ -54,7 +62,7 @@ def _field_line(base: str, name: str) -> str | None:
     return None
 
 
-def verify_chain(engine: Engine, chain: str) -> Report:
+def verify_chain(engine: Engine, chain: str, anchor: x509.Certificate | None = None) -> Report:
     """Walk ``chain`` in order and report every record that does not hold up.
 
     A record is *altered* when its content no longer hashes to its stored hash, its body no
@@ -89,7 +97,49 @@ def verify_chain(engine: Engine, chain: str) -> Report:
             else:
                 report.signatures += 1
         before_prev_hash, prev_hash, prev_seq = prev_hash, record.record_hash, record.seq
+    if anchor is not None:
+        _verify_batches(engine, chain, anchor, report)
     return report
+
+
+def _verify_batches(engine: Engine, chain: str, anchor: x509.Certificate, report: Report) -> None:
+    """Recompute every batch root from the records still in the database and check its token."""
+    with engine.connect() as conn:
+        batches = conn.execute(
+            select(LogBatch.first_seq, LogBatch.last_seq, LogBatch.root, LogBatch.token)
+            .where(LogBatch.chain == chain)
+            .order_by(LogBatch.first_seq)
+        ).all()
+        stamped_to = 0
+        for first, last, root, token in batches:
+            hashes = list(
+                conn.scalars(
+                    select(LogRecord.record_hash)
+                    .where(LogRecord.chain == chain, LogRecord.seq.between(first, last))
+                    .order_by(LogRecord.seq)
+                )
+            )
+            stamped_to = max(stamped_to, last)
+            if not hashes:
+                continue  # archived and pruned: `entramado log verify-archive` checks it
+            report.batches += 1
+            if len(hashes) != last - first + 1:
+                report.problems.append(Problem(first, "deleted", f"batch {first}..{last} is missing records"))
+                continue
+            if merkle.root([merkle.leaf(h) for h in hashes]).hex() != root:
+                report.problems.append(
+                    Problem(first, "altered", f"batch {first}..{last} root differs from its records")
+                )
+                continue
+            try:
+                tsa.verify_token(token, bytes.fromhex(root), anchor)
+            except tsa.TimestampError as exc:
+                report.problems.append(Problem(first, "bad-timestamp", f"batch {first}..{last}: {exc}"))
+                continue
+            report.timestamps += 1
+        report.unstamped = int(
+            conn.scalar(select(func.count()).where(LogRecord.chain == chain, LogRecord.seq > stamped_to)) or 0
+        )
 
 
 def _start(engine: Engine, chain: str) -> tuple[int, str, str]:
