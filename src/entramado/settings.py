@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from entramado.db import sqlite_url
 from entramado.ids import MemberId
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class RegistrySettings(BaseSettings):
@@ -102,23 +104,21 @@ class GatewaySettings(BaseSettings):
         return self.tsa_url or self.registry_url.rstrip("/") + "/api/v1/timestamp"
 
 
-def gateway_settings(data_dir: Path, **overrides: Any) -> GatewaySettings:
-    """Settings from ``overrides`` and ``DATA_DIR/gateway.toml``; the environment fills the rest."""
+def _from_folder(kind: type[S], data_dir: Path, file_name: str, overrides: dict[str, Any]) -> S:
     values: dict[str, Any] = {}
-    path = data_dir / "gateway.toml"
+    path = data_dir / file_name
     if path.exists():
         values = tomllib.loads(path.read_text())
     values.update(overrides)
     values["data_dir"] = data_dir
-    return GatewaySettings(**values)
+    return kind(**values)
+
+
+def gateway_settings(data_dir: Path, **overrides: Any) -> GatewaySettings:
+    """Settings from ``overrides`` and ``DATA_DIR/gateway.toml``; the environment fills the rest."""
+    return _from_folder(GatewaySettings, data_dir, "gateway.toml", overrides)
 
 
 def registry_settings(data_dir: Path, **overrides: Any) -> RegistrySettings:
     """Settings from ``overrides`` and ``DATA_DIR/registry.toml``; the environment fills the rest."""
-    values: dict[str, Any] = {}
-    path = data_dir / "registry.toml"
-    if path.exists():
-        values = tomllib.loads(path.read_text())
-    values.update(overrides)
-    values["data_dir"] = data_dir
-    return RegistrySettings(**values)
+    return _from_folder(RegistrySettings, data_dir, "registry.toml", overrides)

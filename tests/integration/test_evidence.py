@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import gzip
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,28 +17,15 @@ from sqlalchemy.engine import Engine
 
 from entramado import crypto
 from entramado.bench.exchange import free_port
-from entramado.db import make_engine
 from entramado.evidence import tsa
 from entramado.evidence.archive import archive_chain
 from entramado.evidence.models import LogBatch, LogRecord
 from entramado.evidence.offline import verify_archives
 from entramado.evidence.timestamper import Timestamper, TimestampUnavailable
 from entramado.evidence.verify import verify_chain
-from tests.integration.test_message_log import CA, CHAIN, fill, make_signer
+from tests.integration.logdata import CA, CHAIN, fill
 
 AUTHORITY, _ = tsa.new_authority(CA, "UY-DEMO")
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def signer(engine: Engine) -> tuple[object, str]:
-    return make_signer(engine)
 
 
 async def _with_tsa(work: object) -> object:
