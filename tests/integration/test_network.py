@@ -60,6 +60,7 @@ class Network:
     dgi: GatewayLayout
     procs: list[Process]
     db_urls: dict[str, str]
+    logs: Path
 
     def url(self, path: str) -> str:
         return f"{self.bps.consumer_url}{path}"
@@ -154,9 +155,9 @@ def network(
         )
         procs.append(provider)
         provider.wait_ready(f"{provider_url}/openapi.json")
-        procs.append(start_gateway(dgi, logs))
+        procs.append(start_gateway(dgi, logs, name="dgi"))
         procs.append(start_gateway(bps, logs))
-        yield Network(work, work / "registry", registry_proc, bps, dgi, procs, urls)
+        yield Network(work, work / "registry", registry_proc, bps, dgi, procs, urls, logs)
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -413,6 +414,13 @@ def test_replayed_message_refused(network: Network) -> None:
         assert first.status_code == 200, first.text
         second = client.get(f"https://127.0.0.1:{network.dgi.provider_port}{path}", headers=headers)
     assert second.status_code == 409 and error_type(second) == "Server.ServerProxy.ReplayedMessage"
+    # A restart of the provider gateway does not reopen the window.
+    old = next(p for p in network.procs if p.name == "dgi")
+    old.stop()
+    network.procs[network.procs.index(old)] = start_gateway(network.dgi, network.logs, name="dgi")
+    with _peer_client(bps) as client:
+        third = client.get(f"https://127.0.0.1:{network.dgi.provider_port}{path}", headers=headers)
+    assert third.status_code == 409, third.text
     # the refusal itself is signed by the provider gateway and bound to the request
     assert second.headers["x-road-request-hash"] == sig.request_hash(headers["signature"])
 

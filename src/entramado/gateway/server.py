@@ -30,7 +30,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from yarl import URL
 
@@ -58,6 +58,7 @@ from entramado.errors import (
 from entramado.evidence.archive import archive_chain
 from entramado.evidence.bundle import bundle as evidence_bundle
 from entramado.evidence.chain import Entry, MessageLog
+from entramado.evidence.models import LogRecord
 from entramado.evidence.timestamper import Timestamper
 from entramado.gateway import metaservices, signatures
 from entramado.gateway.confclient import ConfigClient
@@ -220,6 +221,7 @@ class Gateway:
         registry_session = aiohttp.ClientSession()
         # Start from the newest configuration when the registry answers; else from the cache.
         await self.config.refresh(registry_session)
+        self._seen = await asyncio.to_thread(self._recent_message_ids)
         self._tasks += [
             asyncio.create_task(self._poll_config(registry_session)),
             asyncio.create_task(self._forget_seen()),
@@ -279,6 +281,21 @@ class Gateway:
                 await asyncio.sleep(self.settings.poll_interval)
         finally:
             await session.close()
+
+    def _recent_message_ids(self) -> dict[tuple[str, str], float]:
+        """The replay window survives a restart: rebuild it from the provider side's log."""
+        horizon = time.time() - 2 * self.settings.replay_window
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(LogRecord.client, LogRecord.xroad_id, LogRecord.logged_at).where(
+                    LogRecord.chain == self.settings.chain,
+                    LogRecord.side == "provider",
+                    LogRecord.kind == "request",
+                    LogRecord.logged_at >= int(horizon * 1e6),
+                    LogRecord.signature.is_not(None),  # only requests whose signature verified
+                )
+            ).all()
+        return {(str(client), xroad_id): at / 1e6 + 2 * self.settings.replay_window for client, xroad_id, at in rows}
 
     async def _forget_seen(self) -> None:
         while True:
