@@ -116,7 +116,7 @@ class AccessDenied(EntramadoError):
     type = "Server.ServerProxy.AccessDenied"
 
 
-class ServiceUnavailable(EntramadoError):
+class ProviderConfigurationExpired(EntramadoError):
     """The provider's configuration expired."""
 
     status = 503

@@ -46,11 +46,11 @@ from entramado.errors import (
     NetworkError,
     NotFound,
     PayloadTooLarge,
+    ProviderConfigurationExpired,
     ProviderGatewayTimeout,
     ReplayedMessage,
     ServiceFailed,
     ServiceTimeout,
-    ServiceUnavailable,
     Unauthorized,
     UnknownClient,
     UnknownService,
@@ -566,7 +566,7 @@ class Gateway:
         try:
             return self.config.current()
         except EntramadoError as exc:
-            raise ServiceUnavailable(exc.message, exc.detail) from exc
+            raise ProviderConfigurationExpired(exc.message, exc.detail) from exc
 
     def _authenticate_peer(self, request: web.Request, config: NetworkConfig) -> GatewayEntry:
         transport = request.transport
