@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from entramado.registry.config import open_config
 from entramado.registry.services import Registry
 
 INSTANCE = "UY-DEMO"
+# The command as installed next to this interpreter: it works whether or not the venv is active.
+ENTRAMADO = shlex.quote(str(Path(sys.executable).parent / "entramado"))
 MEMBER_CLASS = "GOB"
 
 
@@ -190,7 +193,7 @@ def _calls(layouts: dict[str, GatewayLayout], ci: str) -> list[tuple[str, str]]:
         ),
         (
             "Check every gateway's message log",
-            "for a in DNIC BPS DGI IM; do entramado log verify -d "
+            f"for a in DNIC BPS DGI IM; do {ENTRAMADO} log verify -d "
             + shlex.quote(str(layouts["BPS"].data_dir.parent))
             + "/$a; done",
         ),
