@@ -6,6 +6,8 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
+from entramado.identity.standardise import cedula_check_digit
+
 GIVEN_F = [
     "María",
     "Ana",
@@ -95,13 +97,6 @@ DEPARTMENTS = [
 ]
 
 
-def check_digit(body: int) -> int:
-    """Uruguayan cédula check digit: weights 2,9,8,7,6,3,4 over the 7-digit body."""
-    digits = f"{body:07d}"
-    total = sum(int(d) * w for d, w in zip(digits, (2, 9, 8, 7, 6, 3, 4), strict=True))
-    return (10 - total % 10) % 10
-
-
 @dataclass(frozen=True)
 class Person:
     ci: str
@@ -122,7 +117,7 @@ def generate(count: int = 500, seed: int = 450) -> dict[str, Person]:
     people: dict[str, Person] = {}
     while len(people) < count:
         body = rng.randint(1_000_000, 6_999_999)
-        ci = f"{body}{check_digit(body)}"
+        ci = f"{body}{cedula_check_digit(body)}"
         sex = rng.choice("FM")
         given = rng.choice(GIVEN_F if sex == "F" else GIVEN_M)
         if rng.random() < 0.4:
