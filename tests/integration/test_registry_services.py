@@ -78,6 +78,15 @@ def test_two_gateways_cannot_share_an_address(registry: Registry, tmp_path: Path
         _register(registry, tmp_path, "UY-DEMO/GOB/BPS")
 
 
+def test_pending_registrations_are_bounded(registry: Registry, tmp_path: Path) -> None:
+    from entramado.registry.services import MAX_PENDING_REGISTRATIONS
+
+    for i in range(MAX_PENDING_REGISTRATIONS):
+        _register(registry, tmp_path, "UY-DEMO/GOB/BPS", code=f"gw{i}")
+    with pytest.raises(Conflict, match="too many pending"):
+        _register(registry, tmp_path, "UY-DEMO/GOB/BPS", code="one-more")
+
+
 def test_rejected_registration(registry: Registry, tmp_path: Path) -> None:
     reg = _register(registry, tmp_path, "UY-DEMO/GOB/BPS")
     assert registry.reject_registration("t", int(reg["id"]), "unknown operator")["status"] == "rejected"  # type: ignore[call-overload]

@@ -15,7 +15,7 @@ from typing import Any
 import tomli_w
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,8 @@ from entramado.registry.models import (
 from entramado.settings import RegistrySettings
 
 HTTP_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS")
+# Registration is open to anyone (the authority approves); this bounds what a stranger can queue.
+MAX_PENDING_REGISTRATIONS = 10
 
 
 class Action(StrEnum):
@@ -220,6 +222,14 @@ class Registry:
         with self._change("gateway:" + expected, Action.REGISTRATION_SUBMIT, expected) as session:
             m = self._member(session, mid)
             self._address_free(session, address, m.id, gateway_code)
+            pending = session.scalar(
+                select(func.count()).where(Registration.member_id == m.id, Registration.status == "pending")
+            )
+            if (pending or 0) >= MAX_PENDING_REGISTRATIONS:
+                raise Conflict(
+                    "too many pending registrations",
+                    f"{mid} has {pending} waiting for the authority; approve or reject them first",
+                )
             reg = Registration(
                 member_id=m.id,
                 gateway_code=gateway_code,
