@@ -21,9 +21,17 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
+from entramado.errors import EntramadoError
 from entramado.evidence.models import LogArchive, LogRecord
 
 GENESIS = "0" * 64
+
+
+class LogUnavailable(EntramadoError):
+    """The message log cannot be written: nothing may leave unlogged, so the exchange stops."""
+
+    status = 503
+    type = "Server.LogUnavailable"
 
 
 @dataclass(slots=True)
@@ -102,8 +110,8 @@ class MessageLog:
     ``executemany`` and the commit, and the chain head moves only when the commit succeeded.
 
     On SQLite the write runs on the event loop itself: it is a local fsync of one batch, and
-    handing it to a thread costs more (GIL hand-offs) than it saves; measured in
-    docs/benchmarks.md. A network database (PostgreSQL) is written from a thread so that a slow
+    handing it to a thread, or to a writer process with pipelined batches, cost more than it saved
+    (measured in docs/benchmarks.md). A network database (PostgreSQL) is written from a thread so that a slow
     server never stalls the loop.
     """
 
@@ -156,9 +164,10 @@ class MessageLog:
                     else:
                         await loop.run_in_executor(self._executor, self._write, rows)
                 except Exception as exc:  # the callers must learn their entries were not logged
+                    error = LogUnavailable("message log unavailable", f"{type(exc).__name__}: {exc}"[:300])
                     for _, future in batch:
                         if not future.done():
-                            future.set_exception(exc)
+                            future.set_exception(error)
                     continue
                 self._head = head
                 self.records_written += len(rows)

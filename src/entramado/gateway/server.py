@@ -57,7 +57,7 @@ from entramado.errors import (
 )
 from entramado.evidence.archive import archive_chain
 from entramado.evidence.bundle import bundle as evidence_bundle
-from entramado.evidence.chain import Entry, MessageLog
+from entramado.evidence.chain import Entry, LogUnavailable, MessageLog
 from entramado.evidence.models import LogRecord
 from entramado.evidence.timestamper import Timestamper
 from entramado.gateway import metaservices, signatures
@@ -523,8 +523,12 @@ class Gateway:
         entry.error_type = exc.type
         if call is None:
             entry.client = _clip(request.headers.get("x-road-client"))
-        await self.log.append(entry)
         extra = self._xroad_response_headers(call, target) if call else {}
+        try:
+            await self.log.append(entry)
+        except LogUnavailable as unlogged:  # a refusal still answers; say the log is down
+            log.error("message log unavailable", extra={"error": unlogged.detail})
+            return _error_response(unlogged, extra)
         return _error_response(exc, extra)
 
     # provider side
@@ -558,8 +562,14 @@ class Gateway:
             log.info("refused", extra={"side": "provider", "type": exc.type, "error": exc.message})
             status, resp_body = exc.status, orjson.dumps(exc.body())
             resp_headers = {"content-type": "application/json", "x-road-error": exc.type}
-        response = await self._signed_response(request, call, target, verified, body, status, resp_body, resp_headers)
-        self._observe("provider", call, target, status, started)
+        try:
+            response = await self._signed_response(
+                request, call, target, verified, body, status, resp_body, resp_headers
+            )
+        except LogUnavailable as exc:  # nothing leaves unlogged
+            log.error("message log unavailable", extra={"error": exc.detail})
+            response = _error_response(exc, {})
+        self._observe("provider", call, target, response.status, started)
         return response
 
     def _provider_config(self) -> NetworkConfig:
