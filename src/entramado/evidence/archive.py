@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import fcntl
 import gzip
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
+from entramado.errors import Conflict
 from entramado.evidence.models import KnownCertificate, LogArchive, LogBatch, LogRecord
 
 FORMAT = "entramado-archive/1"
@@ -76,16 +79,26 @@ def archive_chain(
     retention: dt.timedelta | None = dt.timedelta(0),
 ) -> list[ArchiveResult]:
     """Move every closed batch of ``chain`` into archive files of at most about ``max_records``
-    records each, then delete archived records older than ``retention`` (None keeps them)."""
-    results = []
-    while True:
-        result = _archive_once(engine, chain, out_dir, max_records)
-        if result is None:
-            break
-        results.append(result)
-    if retention is not None:
-        prune(engine, chain, retention)
-    return results
+    records each, then delete archived records older than ``retention`` (None keeps them).
+
+    One run at a time per chain and archive folder (a lock file); a second one is refused.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir / f".{chain.replace('/', '_')}.lock"
+    with lock_path.open("a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Conflict("archiving already in progress", f"another run holds {lock_path}") from exc
+        results = []
+        while True:
+            result = _archive_once(engine, chain, out_dir, max_records)
+            if result is None:
+                break
+            results.append(result)
+        if retention is not None:
+            prune(engine, chain, retention)
+        return results
 
 
 def _archive_once(engine: Engine, chain: str, out_dir: Path, max_records: int) -> ArchiveResult | None:
@@ -127,7 +140,9 @@ def _archive_once(engine: Engine, chain: str, out_dir: Path, max_records: int) -
     out_dir.mkdir(parents=True, exist_ok=True)
     name = f"{chain.replace('/', '_')}-{first_seq:012d}-{last_seq:012d}.jsonl.gz"
     path = out_dir / name
-    tmp = path.with_suffix(".tmp")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
     last_hash = ""
     count = 0
     with tmp.open("wb") as raw:
@@ -163,8 +178,11 @@ def _archive_once(engine: Engine, chain: str, out_dir: Path, max_records: int) -
                 last_hash = str(row["record_hash"])
                 count += 1
         if count != last_seq - first_seq + 1:
-            raise RuntimeError(
-                f"{chain}: expected {last_seq - first_seq + 1} records in {first_seq}..{last_seq}, found {count}"
+            tmp.unlink(missing_ok=True)
+            raise Conflict(
+                "records missing from timestamped batches",
+                f"{chain}: expected {last_seq - first_seq + 1} records in {first_seq}..{last_seq}, found {count}; "
+                "run `entramado log verify`",
             )
         writer.line(
             {
@@ -181,6 +199,11 @@ def _archive_once(engine: Engine, chain: str, out_dir: Path, max_records: int) -
         os.fsync(raw.fileno())
     digest = writer.digest.hexdigest()
     os.replace(tmp, path)
+    directory = os.open(out_dir, os.O_RDONLY)  # the rename itself must be durable before we forget
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     with engine.begin() as conn:
         conn.execute(
             update(LogBatch)
@@ -223,20 +246,24 @@ def _records(engine: Engine, chain: str, first: int, last: int, chunk: int = 500
 
 
 def prune(engine: Engine, chain: str, retention: dt.timedelta) -> int:
-    """Delete archived records of ``chain`` logged more than ``retention`` ago."""
+    """Delete archived records of ``chain`` logged more than ``retention`` ago.
+
+    The cut is always at the end of an archive whose last record is older than the retention, so
+    the database keeps a prefix-free chain that starts right after an archive, and no batch is
+    ever split between an archive and the database.
+    """
     cutoff = int((dt.datetime.now(dt.UTC) - retention).timestamp() * 1e6)
     with engine.begin() as conn:
-        archived_to = conn.scalar(
-            select(LogArchive.last_seq).where(LogArchive.chain == chain).order_by(LogArchive.last_seq.desc()).limit(1)
-        )
-        if archived_to is None:
-            return 0
-        # Prune a prefix of the chain, never leave holes in it.
-        prune_to = conn.scalar(
-            select(func.max(LogRecord.seq)).where(
-                LogRecord.chain == chain, LogRecord.seq <= archived_to, LogRecord.logged_at <= cutoff
+        prune_to = None
+        for last_seq in conn.scalars(
+            select(LogArchive.last_seq).where(LogArchive.chain == chain).order_by(LogArchive.last_seq.desc())
+        ):
+            logged_at = conn.scalar(
+                select(LogRecord.logged_at).where(LogRecord.chain == chain, LogRecord.seq == last_seq)
             )
-        )
+            if logged_at is None or logged_at <= cutoff:  # None: already pruned up to here
+                prune_to = last_seq
+                break
         if prune_to is None:
             return 0
         result = conn.execute(delete(LogRecord).where(LogRecord.chain == chain, LogRecord.seq <= prune_to))

@@ -106,12 +106,16 @@ def _verify_batches(engine: Engine, chain: str, anchor: x509.Certificate, report
     """Recompute every batch root from the records still in the database and check its token."""
     with engine.connect() as conn:
         batches = conn.execute(
-            select(LogBatch.first_seq, LogBatch.last_seq, LogBatch.root, LogBatch.token)
+            select(LogBatch.first_seq, LogBatch.last_seq, LogBatch.root, LogBatch.token, LogBatch.archived)
             .where(LogBatch.chain == chain)
             .order_by(LogBatch.first_seq)
         ).all()
         stamped_to = 0
-        for first, last, root, token in batches:
+        for first, last, root, token, archived in batches:
+            if first != stamped_to + 1:
+                report.problems.append(
+                    Problem(stamped_to + 1, "deleted", f"no batch covers records {stamped_to + 1}..{first - 1}")
+                )
             hashes = list(
                 conn.scalars(
                     select(LogRecord.record_hash)
@@ -121,6 +125,10 @@ def _verify_batches(engine: Engine, chain: str, anchor: x509.Certificate, report
             )
             stamped_to = max(stamped_to, last)
             if not hashes:
+                if not archived:
+                    report.problems.append(
+                        Problem(first, "deleted", f"records {first}..{last} of an unarchived batch are gone")
+                    )
                 continue  # archived and pruned: `entramado log verify-archive` checks it
             report.batches += 1
             if len(hashes) != last - first + 1:
@@ -193,7 +201,28 @@ def check_signature(record: Any, keys: Callable[[str], ed25519.Ed25519PublicKey 
         return "altered", "body digest differs from the signed content-digest"
     if _field_line(base, "x-road-id") != record.xroad_id:
         return "altered", "X-Road-Id differs from the signed one"
+    for component, column in SIGNED_COLUMNS:
+        signed = _field_line(base, component)
+        value = getattr(record, column, None)
+        if signed is not None and (value is None or str(value) != signed):
+            return "altered", f"{column} differs from the signed {component}"
+    signed_path, target = _field_line(base, "@path"), getattr(record, "target", None)
+    if signed_path is not None and target is not None and target.split("?", 1)[0] != signed_path:
+        return "altered", "target differs from the signed @path"
     return None
+
+
+# Signed components a log record repeats in its own columns: they must agree.
+SIGNED_COLUMNS = (
+    ("x-road-client", "client"),
+    ("entramado-purpose", "purpose"),
+    ("entramado-data-subject", "data_subject"),
+    ("x-road-userid", "user_id"),
+    ("x-road-issue", "issue"),
+    ("x-road-represented-party", "represented_party"),
+    ("@method", "method"),
+    ("@status", "status"),
+)
 
 
 def _keys(engine: Engine) -> Callable[[str], ed25519.Ed25519PublicKey | None]:
