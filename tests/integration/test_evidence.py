@@ -216,3 +216,49 @@ def test_database_batches_are_checked(engine: Engine, signer: tuple[object, str]
         conn.execute(update(LogBatch).where(LogBatch.first_seq == 1).values(token=tokens[1], root="00" * 32))
     problem = verify_chain(engine, CHAIN, CA.cert).problems[0]
     assert (problem.seq, problem.kind) == (1, "altered")
+
+
+def test_one_archive_run_at_a_time(engine: Engine, signer: tuple[object, str], tmp_path: Path) -> None:
+    import fcntl
+
+    from entramado.errors import Conflict
+
+    fill(engine, signer, 4)
+    stamp_all(engine)
+    out = tmp_path / "archives"
+    out.mkdir()
+    with (out / f".{CHAIN.replace('/', '_')}.lock").open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(Conflict, match="already in progress"):
+            archive_chain(engine, CHAIN, out)
+    assert len(archive_chain(engine, CHAIN, out)) == 1
+
+
+def test_deleted_tail_of_a_stamped_log_is_named(engine: Engine, signer: tuple[object, str]) -> None:
+    from sqlalchemy import delete
+
+    fill(engine, signer, 10)
+    stamp_all(engine)
+    with engine.begin() as conn:
+        conn.execute(delete(LogRecord).where(LogRecord.seq >= 9))
+    problem = verify_chain(engine, CHAIN, CA.cert).problems[0]
+    assert (problem.seq, problem.kind) == (9, "deleted")
+
+
+def test_bundle_checks_bodies_and_certificates(engine: Engine, signer: tuple[object, str]) -> None:
+    from entramado.evidence.bundle import bundle, verify_bundle
+
+    fill(engine, signer, 4)
+    stamp_all(engine)
+    evidence = bundle(engine, "m-2")
+    assert evidence is not None and verify_bundle(evidence, CA.cert) == []
+    altered = json.loads(json.dumps(evidence))
+    altered["items"][0]["record"]["body"] = "eyJvayI6ZmFsc2V9"  # {"ok":false}
+    assert "body does not match" in verify_bundle(altered, CA.cert)[0]
+    # A certificate listed under someone else's fingerprint verifies nothing.
+    other_key = crypto.new_signing_key()
+    other = CA.issue(crypto.make_csr(other_key, "UY-DEMO/GOB/EVIL/gw1", crypto.ROLE_SIGN), crypto.ROLE_SIGN)
+    forged = json.loads(json.dumps(evidence))
+    forged["certificates"] = {fp: crypto.cert_to_pem(other) for fp in forged["certificates"]}
+    assert "unknown-key" in verify_bundle(forged, CA.cert)[0]
+    assert verify_bundle({"items": []}, CA.cert) == ["not an evidence bundle: it has no items"]

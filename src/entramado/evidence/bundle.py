@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from entramado import crypto
+from entramado.errors import EntramadoError
 from entramado.evidence import merkle, tsa
 from entramado.evidence.archive import RECORD_COLUMNS
-from entramado.evidence.chain import hashed_values, record_hash
+from entramado.evidence.chain import body_matches, hashed_values, record_hash
 from entramado.evidence.models import KnownCertificate, LogArchive, LogBatch, LogRecord
 from entramado.evidence.verify import check_signature
 
@@ -29,11 +30,18 @@ FORMAT = "entramado-evidence/1"
 def bundle(engine: Engine, xroad_id: str) -> dict[str, Any] | None:
     """The evidence this gateway holds for message ``xroad_id``, or None when it has none."""
     items = list(_from_database(engine, xroad_id))
-    if not items:
+    found = {(i["record"]["chain"], i["record"]["seq"]) for i in items}
+    if not {i["record"]["kind"] for i in items} >= {"request", "response"}:
+        # Part of the exchange may be archived already (a batch can end between request and response).
         with engine.connect() as conn:
             paths = list(conn.scalars(select(LogArchive.path).order_by(LogArchive.chain, LogArchive.first_seq)))
         for path in paths:
-            items += _from_archive(Path(path), xroad_id)
+            items += [
+                i
+                for i in _from_archive(Path(path), xroad_id)
+                if (i["record"]["chain"], i["record"]["seq"]) not in found
+            ]
+        items.sort(key=lambda i: (i["record"]["chain"], i["record"]["seq"]))
     if not items:
         return None
     key_ids = {item["record"]["key_id"] for item in items if item["record"]["key_id"]}
@@ -114,37 +122,65 @@ def _from_archive(path: Path, xroad_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def verify_bundle(evidence: dict[str, Any], anchor: x509.Certificate) -> list[str]:
+def verify_bundle(evidence: Any, anchor: x509.Certificate) -> list[str]:
     """Check a bundle offline; returns the problems found (empty when it all holds)."""
-    problems = []
+    if not isinstance(evidence, dict) or not isinstance(evidence.get("items"), list) or not evidence["items"]:
+        return ["not an evidence bundle: it has no items"]
     keys: dict[str, ed25519.Ed25519PublicKey] = {}
-    for fingerprint, pem in evidence.get("certificates", {}).items():
-        cert = crypto.cert_from_pem(pem)
-        key = cert.public_key()
-        if crypto.verify_issued_by_at_any_time(cert, anchor) and isinstance(key, ed25519.Ed25519PublicKey):
-            keys[fingerprint] = key
-    for item in evidence.get("items", []):
-        record = SimpleNamespace(**item["record"])
-        where = f"{record.chain} seq {record.seq}"
-        if record.xroad_id != evidence.get("x_road_id"):
-            problems.append(f"{where}: record is for another message")
-        digest = record_hash(record.prev_hash, hashed_values(record))
-        if digest != record.record_hash:
-            problems.append(f"{where}: record content does not match its hash")
-        if record.signature_base is not None:
-            problem = check_signature(record, keys.get)
-            if problem:
-                problems.append(f"{where}: {problem[0]}: {problem[1]}")
-        if item.get("batch") is None:
-            problems.append(f"{where}: not timestamped yet")
-            continue
-        proof, batch = item["proof"], item["batch"]
-        root = bytes.fromhex(batch["root"])
-        path = [bytes.fromhex(p) for p in proof["path"]]
-        if not merkle.verify(merkle.leaf(digest), proof["index"], proof["size"], path, root):
-            problems.append(f"{where}: Merkle proof does not lead to the batch root")
+    certificates = evidence.get("certificates")
+    for fingerprint, pem in (certificates if isinstance(certificates, dict) else {}).items():
         try:
-            tsa.verify_token(base64.b64decode(batch["token"]), root, anchor)
-        except tsa.TimestampError as exc:
-            problems.append(f"{where}: timestamp: {exc}")
+            cert = crypto.cert_from_pem(pem)
+        except EntramadoError:  # an unreadable certificate simply verifies nothing
+            continue
+        key = cert.public_key()
+        # A certificate counts only under its own fingerprint, and only if the anchor issued it.
+        if (
+            crypto.fingerprint(cert) == fingerprint
+            and crypto.verify_issued_by_at_any_time(cert, anchor)
+            and crypto.cert_role(cert) == crypto.ROLE_SIGN
+            and isinstance(key, ed25519.Ed25519PublicKey)
+        ):
+            keys[fingerprint] = key
+    problems = []
+    for number, item in enumerate(evidence["items"], start=1):
+        try:
+            problems += _verify_item(item, evidence.get("x_road_id"), keys, anchor)
+        except Exception as exc:  # hostile or damaged input is a finding, never a crash
+            problems.append(f"item {number}: malformed ({type(exc).__name__}: {exc})"[:300])
+    return problems
+
+
+def _verify_item(
+    item: dict[str, Any], xroad_id: object, keys: dict[str, ed25519.Ed25519PublicKey], anchor: x509.Certificate
+) -> list[str]:
+    problems = []
+    record = SimpleNamespace(**item["record"])
+    where = f"{record.chain} seq {record.seq}"
+    if record.xroad_id != xroad_id:
+        problems.append(f"{where}: record is for another message")
+    digest = record_hash(record.prev_hash, hashed_values(record))
+    if digest != record.record_hash:
+        problems.append(f"{where}: record content does not match its hash")
+    if record.body is not None and not body_matches(base64.b64decode(record.body, validate=True), record.body_digest):
+        problems.append(f"{where}: body does not match its digest")
+    if record.signature_base is not None:
+        problem = check_signature(record, keys.get)
+        if problem:
+            problems.append(f"{where}: {problem[0]}: {problem[1]}")
+    if item.get("batch") is None:
+        return [*problems, f"{where}: not timestamped yet"]
+    proof, batch = item["proof"], item["batch"]
+    if proof["index"] != record.seq - batch["first_seq"] or proof["size"] != batch["last_seq"] - batch["first_seq"] + 1:
+        problems.append(f"{where}: proof position does not match the record's place in its batch")
+    root = bytes.fromhex(batch["root"])
+    path = [bytes.fromhex(p) for p in proof["path"]]
+    if not merkle.verify(merkle.leaf(digest), proof["index"], proof["size"], path, root):
+        problems.append(f"{where}: Merkle proof does not lead to the batch root")
+    try:
+        verified = tsa.verify_token(base64.b64decode(batch["token"], validate=True), root, anchor)
+    except tsa.TimestampError as exc:
+        return [*problems, f"{where}: timestamp: {exc}"]
+    if verified.gen_time.timestamp() + 1 < record.logged_at / 1e6:
+        problems.append(f"{where}: timestamp is older than the record it covers")
     return problems

@@ -145,5 +145,5 @@ def verify_evidence(
     if problems:
         raise typer.Exit(1)
     typer.echo(
-        f"OK — {len(evidence['items'])} records of {evidence['x_road_id']}: signatures, proofs and timestamps hold"
+        f"OK — {len(evidence['items'])} records of {evidence.get('x_road_id')}: signatures, proofs and timestamps hold"
     )

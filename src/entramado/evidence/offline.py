@@ -10,6 +10,7 @@ batch's Merkle root is recomputed from its records; every timestamp token verifi
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gzip
 import hashlib
 import zlib
@@ -24,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from entramado import crypto
+from entramado.errors import EntramadoError
 from entramado.evidence import merkle, tsa
 from entramado.evidence.archive import FORMAT
 from entramado.evidence.chain import GENESIS, body_matches, hashed_values, record_hash
@@ -92,6 +94,11 @@ def verify_archives(paths: list[Path], anchor: x509.Certificate) -> ArchiveRepor
     for chain, _, path, header in sorted(headers, key=lambda h: (h[0], h[1])):
         report.files += 1
         link = header.get("previous")
+        if link is not None and not (
+            isinstance(link, dict) and {"sha256", "last_seq", "last_record_hash"} <= link.keys()
+        ):
+            report.problems.append(Problem(str(path), 1, None, "altered", "malformed link to the previous archive"))
+            continue
         if chain in previous:
             if link is None or (link["sha256"], link["last_seq"], link["last_record_hash"]) != previous[chain]:
                 report.problems.append(
@@ -134,6 +141,10 @@ def _verify_file(
     try:
         for line_no, raw in _lines(path):
             item = orjson.loads(raw)
+            if not isinstance(item, dict):
+                report.problems.append(Problem(name, line_no, None, "altered", "line is not a JSON object"))
+                digest.update(raw)
+                continue
             kind = item.get("type")
             if trailer is not None:
                 report.problems.append(Problem(name, line_no, None, "inserted", "data after the trailer"))
@@ -147,7 +158,11 @@ def _verify_file(
                 continue
             digest.update(raw)
             if kind == "certificate":
-                cert = crypto.cert_from_pem(item["pem"])
+                try:
+                    cert = crypto.cert_from_pem(item["pem"])
+                except EntramadoError:
+                    report.problems.append(Problem(name, line_no, None, "altered", "unreadable certificate"))
+                    continue
                 key = cert.public_key()
                 if not crypto.verify_issued_by_at_any_time(cert, anchor):
                     report.problems.append(
@@ -169,6 +184,10 @@ def _verify_file(
                 batch, leaves = item, []
             elif kind == "record":
                 record = SimpleNamespace(**item)
+                if record.chain != header["chain"]:
+                    report.problems.append(
+                        Problem(name, line_no, record.seq, "altered", "record of another chain than the header's")
+                    )
                 report.records += 1
                 problem = chain_state.check(record)
                 if problem is None:
@@ -180,10 +199,13 @@ def _verify_file(
                     continue
                 leaves.append(merkle.leaf(record.record_hash))
                 if record.seq == batch["last_seq"]:
-                    _check_batch(name, line_no, batch, leaves, anchor, report)
+                    _check_batch(name, line_no, batch, leaves, anchor, report, record.logged_at)
                     batch = None
             elif kind != "header":
                 report.problems.append(Problem(name, line_no, None, "inserted", f"unknown line type {kind!r}"))
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:  # hostile content: a finding, not a crash
+        report.problems.append(Problem(name, line_no, None, "altered", f"malformed line: {type(exc).__name__}: {exc}"))
+        return None
     except (EOFError, OSError, zlib.error, orjson.JSONDecodeError) as exc:
         report.problems.append(
             Problem(name, line_no + 1, None, "truncated", f"archive ends early or is corrupt: {exc}")
@@ -262,7 +284,13 @@ def _check_content(
 
 
 def _check_batch(
-    name: str, line_no: int, batch: dict[str, Any], leaves: list[bytes], anchor: x509.Certificate, report: ArchiveReport
+    name: str,
+    line_no: int,
+    batch: dict[str, Any],
+    leaves: list[bytes],
+    anchor: x509.Certificate,
+    report: ArchiveReport,
+    last_logged_at: int,
 ) -> None:
     report.batches += 1
     root = merkle.root(leaves)
@@ -272,8 +300,15 @@ def _check_batch(
         )
         return
     try:
-        tsa.verify_token(base64.b64decode(batch["token"]), root, anchor)
+        verified = tsa.verify_token(base64.b64decode(batch["token"]), root, anchor)
     except tsa.TimestampError as exc:
         report.problems.append(Problem(name, line_no, batch["first_seq"], "bad-timestamp", str(exc)))
+        return
+    # The token must come after the records it covers, and be the time the batch line states.
+    stated = dt.datetime.fromisoformat(batch["tsa_time"]).replace(tzinfo=dt.UTC)
+    if verified.gen_time.timestamp() + 1 < last_logged_at / 1e6 or stated != verified.gen_time:
+        report.problems.append(
+            Problem(name, line_no, batch["first_seq"], "bad-timestamp", "token time disagrees with the batch")
+        )
         return
     report.timestamps += 1

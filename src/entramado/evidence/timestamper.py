@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -99,6 +100,8 @@ class Timestamper:
             except Exception as exc:  # keep the loop alive whatever the authority or the disk does
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                # A commit whose answer was lost may have stored the batch after all.
+                self._next_seq = await asyncio.to_thread(self._load_next_seq)
                 log.warning("timestamping failed", extra={"error": self.last_error, "backlog": self.backlog})
                 stamped = 0
             # Work a backlog off without pause; otherwise wait for the next interval.
@@ -147,12 +150,16 @@ class Timestamper:
 
     async def _request_token(self, session: aiohttp.ClientSession, root: bytes) -> bytes:
         headers = {"Content-Type": "application/timestamp-query"}
+        nonce = secrets.randbits(63)
         async with session.post(
-            self._url, data=tsa.request(root), headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+            self._url, data=tsa.request(root, nonce), headers=headers, timeout=aiohttp.ClientTimeout(total=10)
         ) as resp:
             if resp.status != 200:
                 raise tsa.TimestampError(f"time-stamping authority answered HTTP {resp.status}")
-            return tsa.token_from_response(await resp.read())
+            token = tsa.token_from_response(await resp.read())
+        if tsa.token_nonce(token) != nonce:  # RFC 3161 §2.4.2: the answer must be to our request
+            raise tsa.TimestampError("time-stamp response carries another nonce")
+        return token
 
     def _store(self, batch: Batch, token: bytes, gen_time: dt.datetime) -> None:
         with self._engine.begin() as conn:

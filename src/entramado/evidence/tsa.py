@@ -176,7 +176,28 @@ def token_from_response(response_der: bytes) -> bytes:
         raise TimestampError(f"granted response without a token: {exc}") from exc
 
 
+def token_nonce(token_der: bytes) -> int | None:
+    """The nonce inside a token's TSTInfo, if any."""
+    try:
+        tst = cms.ContentInfo.load(token_der)["content"]["encap_content_info"]["content"].parsed
+        nonce = tst["nonce"].native
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise TimestampError(f"malformed token: {exc}") from exc
+    return int(nonce) if nonce is not None else None
+
+
 def verify_token(token_der: bytes, digest: bytes, anchor: x509.Certificate) -> Verified:
+    """Verify an RFC 3161 token over ``digest`` against the trust anchor (see ``_verify_token``);
+    malformed input of any shape is reported as a ``TimestampError``, never a crash."""
+    try:
+        return _verify_token(token_der, digest, anchor)
+    except TimestampError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise TimestampError(f"malformed token: {type(exc).__name__}: {exc}"[:300]) from exc
+
+
+def _verify_token(token_der: bytes, digest: bytes, anchor: x509.Certificate) -> Verified:
     """Verify an RFC 3161 token over ``digest`` against the trust anchor, with no network.
 
     Checks the message imprint, the CMS signature over the signed attributes, the
