@@ -262,3 +262,16 @@ def test_bundle_checks_bodies_and_certificates(engine: Engine, signer: tuple[obj
     forged["certificates"] = {fp: crypto.cert_to_pem(other) for fp in forged["certificates"]}
     assert "unknown-key" in verify_bundle(forged, CA.cert)[0]
     assert verify_bundle({"items": []}, CA.cert) == ["not an evidence bundle: it has no items"]
+
+
+def test_a_file_left_by_a_crash_is_set_aside(engine: Engine, signer: tuple[object, str], tmp_path: Path) -> None:
+    fill(engine, signer, 4)
+    stamp_all(engine)
+    out = tmp_path / "archives"
+    out.mkdir()
+    orphan = out / f"{CHAIN.replace('/', '_')}-000000000001-000000000004.jsonl.gz"
+    orphan.write_bytes(b"written before a crash, never recorded in the database")
+    results = archive_chain(engine, CHAIN, out)
+    assert (out / (orphan.name + ".orphan")).exists()
+    assert verify_archives(sorted(out.glob("*.jsonl.gz")), CA.cert).ok
+    assert [r.path.name for r in results] == [orphan.name]

@@ -90,6 +90,7 @@ def archive_chain(
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise Conflict("archiving already in progress", f"another run holds {lock_path}") from exc
+        _set_aside_orphans(engine, chain, out_dir)
         results = []
         while True:
             result = _archive_once(engine, chain, out_dir, max_records)
@@ -99,6 +100,20 @@ def archive_chain(
         if retention is not None:
             prune(engine, chain, retention)
         return results
+
+
+def _set_aside_orphans(engine: Engine, chain: str, out_dir: Path) -> None:
+    """A crash between an archive's rename and its database row leaves a file the database does not
+    know; its batches are archived again. Move such files (and stale temporaries) aside so that
+    the folder holds exactly the chain's archives."""
+    prefix = chain.replace("/", "_")
+    with engine.connect() as conn:
+        known = {Path(p).name for p in conn.scalars(select(LogArchive.path).where(LogArchive.chain == chain))}
+    for path in out_dir.glob(f"{prefix}-*.jsonl.gz"):
+        if path.name not in known:
+            path.rename(path.with_name(path.name + ".orphan"))
+    for path in out_dir.glob(f".{prefix}-*.tmp"):
+        path.unlink(missing_ok=True)
 
 
 def _archive_once(engine: Engine, chain: str, out_dir: Path, max_records: int) -> ArchiveResult | None:
