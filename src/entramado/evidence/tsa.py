@@ -209,7 +209,7 @@ def _verify_token(token_der: bytes, digest: bytes, anchor: x509.Certificate) -> 
         TimestampError: naming the first check that fails.
     """
     try:
-        info = cms.ContentInfo.load(token_der)
+        info = cms.ContentInfo.load(token_der, strict=True)  # no trailing bytes
         signed = info["content"]
         tst_der = signed["encap_content_info"]["content"].parsed.dump()
         tst = tsp.TSTInfo.load(tst_der)
