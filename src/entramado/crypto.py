@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +80,6 @@ def cert_to_pem(cert: x509.Certificate) -> str:
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER certificate, lower-case hex: the key id used on the wire."""
     return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def der_fingerprint(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
 
 
 def make_csr(key: PrivateKey, common_name: str, role: str) -> x509.CertificateSigningRequest:
@@ -193,10 +188,6 @@ class CertificateAuthority:
             usage = [ExtendedKeyUsageOID.TIME_STAMPING]
             builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=True)
         return builder.sign(self.key, hashes.SHA256())
-
-    def verify_issued(self, cert: x509.Certificate) -> bool:
-        """True if ``cert`` was issued by this CA and is inside its validity period."""
-        return verify_issued_by(cert, self.cert)
 
 
 def cert_role_from_name(name: x509.Name) -> str:

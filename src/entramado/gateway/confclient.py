@@ -61,15 +61,13 @@ class ConfigClient:
                 return False  # the same configuration again
             # An older (or altered same-version) envelope could only shorten our validity: ignore it.
             raise ConfigError(f"configuration version {config.version} is not newer than {self.config.version}")
-        changed = True
         self.config = config
-        if persist and changed:
+        if persist:
             tmp = self._cache.with_suffix(".tmp")
             tmp.write_bytes(envelope)
             os.replace(tmp, self._cache)
-        if changed:
-            self._remember_certificates(config)
-        return changed
+        self._remember_certificates(config)
+        return True
 
     def _remember_certificates(self, config: NetworkConfig) -> None:
         """Keep every signing certificate ever trusted, so old log records stay verifiable."""

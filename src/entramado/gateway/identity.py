@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from entramado import crypto
@@ -86,7 +85,3 @@ class GatewayIdentity:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_cert_chain(self.files.tls_cert, self.files.tls_key)
         return ctx
-
-    def public_sign_key(self, cert: x509.Certificate) -> ed25519.Ed25519PublicKey | None:
-        key = cert.public_key()
-        return key if isinstance(key, ed25519.Ed25519PublicKey) else None
