@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 
+def _free_block(size: int = 25) -> int:
+    """A base port whose next ``size`` ports are all free (outside the ephemeral range)."""
+    for _ in range(200):
+        base = random.randrange(10000, 32000, 100)
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free block of ports")
+
+
 def test_demo_runs_and_restarts(tmp_path: Path) -> None:
-    base = random.randrange(20000, 60000, 100)
+    base = _free_block()
     for attempt in ("first start", "restart from saved state"):
         done = subprocess.run(
             [sys.executable, "-m", "entramado", "demo", "-d", str(tmp_path), "--base-port", str(base), "--check"],
