@@ -1,0 +1,197 @@
+"""Batch scoring with Splink: training the match model and scoring the blocked pairs of a record table.
+
+Splink does what it does well here: it generates the blocked pairs and their comparison vectors in SQL (DuckDB on
+one machine, Spark beyond), estimates ``u`` by random sampling and the prior from deterministic rules, and scores
+every pair. The ``m`` step runs in :mod:`entramado.identity.training`; the clustering, the household rules, the
+persistent ids and the golden records are ours (:mod:`entramado.identity.cluster`, :mod:`entramado.identity.persons`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from entramado.identity import model as m
+from entramado.identity.training import Patterns, combine, expectation_maximisation
+
+Backend = Literal["duckdb", "spark"]
+
+#: Pairs scored in batch: records that share any of these keys. Each keeps blocks small on Uruguayan data.
+BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
+    ("national_id",),
+    ("surname1_key", "birth_date"),
+    ("given_first", "surname1_key", "birth_year"),
+    ("given_first", "birth_date"),
+    ("surname2_key", "birth_date"),
+    ("phone",),
+    ("email",),
+)
+#: Blocking rules whose pairs train ``m`` by expectation maximisation (each leaves other comparisons free).
+TRAINING_RULES: tuple[tuple[str, ...], ...] = (
+    ("national_id",),
+    ("surname1_key", "birth_date"),
+    ("given_first", "birth_date"),
+)
+#: Deterministic rule for the prior, and the share of true matches it is taken to find.
+PRIOR_RULE: tuple[str, ...] = ("national_id", "birth_date", "given_first")
+PRIOR_RULE_RECALL = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPairs:
+    """Scored pairs, as columns: ``uid_l < uid_r``, match weight, comparison level indices (one column per
+    comparison, :data:`~entramado.identity.model.COMPARISONS` order), household conflict."""
+
+    uid_l: npt.NDArray[np.int64]
+    uid_r: npt.NDArray[np.int64]
+    weight: npt.NDArray[np.float64]
+    levels: npt.NDArray[np.int64]
+    conflict: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.uid_l)
+
+
+def _settings(rules: tuple[tuple[str, ...], ...], model: m.Model | None) -> dict[str, Any]:
+    from splink import block_on
+
+    comparisons = m.splink_comparisons()
+    if model is not None:
+        for comparison, ms, us in zip(comparisons, model.m, model.u, strict=True):
+            for level, m_p, u_p in zip(comparison["comparison_levels"][1:-1], ms[:-1], us[:-1], strict=True):
+                level["m_probability"], level["u_probability"] = m_p, u_p
+            # Splink validates that every probability is set; the else level takes its trained values too.
+            comparison["comparison_levels"][-1]["m_probability"] = ms[-1]
+            comparison["comparison_levels"][-1]["u_probability"] = us[-1]
+    settings: dict[str, Any] = {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "uid",
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": [block_on(*rule) for rule in rules],
+        "retain_intermediate_calculation_columns": True,
+        "retain_matching_columns": True,
+        "additional_columns_to_retain": [],
+    }
+    if model is not None:
+        settings["probability_two_random_records_match"] = model.prior
+    return settings
+
+
+class Scorer:
+    """A Splink database (DuckDB or Spark) holding one record table, to train a model on it and score it."""
+
+    def __init__(self, table: pa.Table, backend: Backend = "duckdb", *, spark: Any = None, threads: int = 0) -> None:
+        self.backend = backend
+        if backend == "duckdb":
+            import duckdb
+            from splink import DuckDBAPI
+
+            self.connection: Any = duckdb.connect()
+            if threads:
+                self.connection.execute(f"SET threads = {int(threads)}")
+            self.db_api: Any = DuckDBAPI(connection=self.connection)
+            self.records = self.db_api.register(table, table_name="records")
+        else:
+            from splink import SparkAPI
+
+            if spark is None:
+                raise ValueError("the Spark backend needs a SparkSession")
+            self.connection = spark
+            self.db_api = SparkAPI(spark_session=spark)  # type: ignore[no-untyped-call]
+            self.records = self.db_api.register(spark.createDataFrame(table.to_pandas()), table_name="records")
+
+    def _linker(self, rules: tuple[tuple[str, ...], ...], model: m.Model | None) -> Any:
+        from splink import Linker
+
+        return Linker(self.records, _settings(rules, model), log_level=logging.WARNING)
+
+    def _fetch(self, sql: str) -> dict[str, npt.NDArray[Any]]:
+        if self.backend == "duckdb":
+            result: dict[str, npt.NDArray[Any]] = self.connection.sql(sql).fetchnumpy()
+            return {k: np.asarray(v) for k, v in result.items()}
+        frame = self.connection.sql(sql).toPandas()  # a SparkSession
+        return {k: frame[k].to_numpy() for k in frame.columns}
+
+    def train(self, *, u_max_pairs: float = 1e6, seed: int = 42) -> m.Model:
+        """Estimate the prior, ``u`` (random sampling) and ``m`` (EM over the training rules' patterns)."""
+        from splink import block_on
+
+        linker = self._linker(BLOCKING_RULES, None)
+        linker.training.estimate_probability_two_random_records_match([block_on(*PRIOR_RULE)], recall=PRIOR_RULE_RECALL)
+        linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+        trained = m.Model.from_splink(linker.misc.save_model_to_json())
+        u = [list(us) for us in trained.u]
+        start = [_default_m(len(us)) for us in u]
+        estimates = []
+        for rule in TRAINING_RULES:
+            patterns = self._patterns(rule, m.Model(prior=trained.prior, m=trained.m, u=trained.u))
+            ms, _ = expectation_maximisation(patterns, u, start)
+            estimates.append((ms, patterns))
+        final_m = combine(estimates, start)
+        return m.Model(prior=trained.prior, m=tuple(map(tuple, final_m)), u=tuple(map(tuple, u)))
+
+    def _patterns(self, rule: tuple[str, ...], model: m.Model) -> Patterns:
+        with self._predictions((rule,), model, None) as table:
+            gammas = ", ".join(f"gamma_{c.name}" for c in m.COMPARISONS)
+            # Table and column names are ours, never input.
+            rows = self._fetch(f"SELECT {gammas}, count(*) AS n FROM {table} GROUP BY {gammas}")  # noqa: S608
+        levels = np.column_stack([_gamma_to_level(c, rows[f"gamma_{c.name}"].astype(np.int64)) for c in m.COMPARISONS])
+        trained = tuple(not set(c.columns) & set(rule) for c in m.COMPARISONS)
+        return Patterns(levels=levels, counts=rows["n"].astype(np.float64), trained=trained)
+
+    @contextmanager
+    def _predictions(
+        self, rules: tuple[tuple[str, ...], ...], model: m.Model, threshold: float | None
+    ) -> Iterator[str]:
+        linker = self._linker(rules, model)
+        predictions = linker.inference.predict(threshold_match_weight=threshold, warning_mode="never")
+        try:
+            yield predictions.physical_name
+        finally:
+            predictions.drop_table_from_database_and_remove_from_cache()
+
+    def score(self, model: m.Model, *, min_weight: float) -> ScoredPairs:
+        """Every blocked pair with a match weight of at least ``min_weight``."""
+        with self._predictions(BLOCKING_RULES, model, min_weight) as table:
+            gammas = ", ".join(f"gamma_{c.name}" for c in m.COMPARISONS)
+            rows = self._fetch(
+                f"SELECT uid_l, uid_r, match_weight, {gammas}, ({m.household_conflict_sql()}) AS conflict FROM {table}"  # noqa: S608
+            )
+        levels = (
+            np.column_stack([_gamma_to_level(c, rows[f"gamma_{c.name}"].astype(np.int64)) for c in m.COMPARISONS])
+            if len(rows["uid_l"])
+            else np.zeros((0, len(m.COMPARISONS)), dtype=np.int64)
+        )
+        uid_l, uid_r = rows["uid_l"].astype(np.int64), rows["uid_r"].astype(np.int64)
+        low, high = np.minimum(uid_l, uid_r), np.maximum(uid_l, uid_r)
+        return ScoredPairs(
+            uid_l=low,
+            uid_r=high,
+            weight=rows["match_weight"].astype(np.float64),
+            levels=levels,
+            conflict=rows["conflict"].astype(bool),
+        )
+
+    def close(self) -> None:
+        if self.backend == "duckdb":
+            self.connection.close()
+
+
+def _gamma_to_level(comparison: m.Comparison, gamma: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    # gamma: -1 null, 0 else, n-2 the closest level; level index: 0 null, 1 the closest, n-1 else.
+    n = len(comparison.levels)
+    return np.where(gamma < 0, 0, n - 1 - gamma)
+
+
+def _default_m(n_levels: int) -> list[float]:
+    # A start that favours the closest levels; EM moves it where the data says.
+    raw = [0.5**k for k in range(n_levels)]
+    total = sum(raw)
+    return [x / total for x in raw]
