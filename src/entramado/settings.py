@@ -104,6 +104,26 @@ class GatewaySettings(BaseSettings):
         return self.tsa_url or self.registry_url.rstrip("/") + "/api/v1/timestamp"
 
 
+class IdentitySettings(BaseSettings):
+    """The person index: its database, thresholds, linkage backend and where its API listens."""
+
+    model_config = SettingsConfigDict(env_prefix="ENTRAMADO_IDENTITY_", extra="forbid")
+
+    data_dir: Path
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(8110, ge=0, le=65535)
+    backend: Literal["duckdb", "spark"] = "duckdb"
+    match_weight: float = Field(8.0, description="links at or above this match weight join records")
+    review_weight: float = Field(0.0, description="pairs from here up to match_weight go to review")
+    admin_token: str = Field("", description="bearer token for the review and subscription API; empty: generated")
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir / "identity.db")
+
+
 def _from_folder(kind: type[S], data_dir: Path, file_name: str, overrides: dict[str, Any]) -> S:
     values: dict[str, Any] = {}
     path = data_dir / file_name
@@ -117,6 +137,11 @@ def _from_folder(kind: type[S], data_dir: Path, file_name: str, overrides: dict[
 def gateway_settings(data_dir: Path, **overrides: Any) -> GatewaySettings:
     """Settings from ``overrides`` and ``DATA_DIR/gateway.toml``; the environment fills the rest."""
     return _from_folder(GatewaySettings, data_dir, "gateway.toml", overrides)
+
+
+def identity_settings(data_dir: Path, **overrides: Any) -> IdentitySettings:
+    """Settings from ``overrides`` and ``DATA_DIR/identity.toml``; the environment fills the rest."""
+    return _from_folder(IdentitySettings, data_dir, "identity.toml", overrides)
 
 
 def registry_settings(data_dir: Path, **overrides: Any) -> RegistrySettings:
