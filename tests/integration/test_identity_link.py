@@ -4,6 +4,7 @@ officials' decisions binding later runs, merged ids redirecting."""
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +153,7 @@ def test_link_rerun_keeps_ids_and_decisions_bind(tmp_path: Path, database_url: s
 
     # An official decides two different persons are one: the next run merges them, the old id redirects.
     a, b = next(
-        (x, y) for x, y in zip(keys, keys[1:], strict=False) if x in after and y in after and after[x] != after[y]
+        (x, y) for x, y in itertools.pairwise(keys) if x in after and y in after and after[x] != after[y]
     )
     from sqlalchemy.orm import Session
 
