@@ -155,3 +155,27 @@ def review_decide(
     """Decide a pair; final, and binding on every later run."""
     engine = connect(_settings(data_dir, database_url).db_url)
     print(json.dumps(services.decide_review(engine, review_id, decision, by), indent=2))
+
+
+@app.command()
+@friendly
+def serve(
+    data_dir: Path = IdentityDir,
+    database_url: str | None = DatabaseUrl,
+    host: str | None = typer.Option(None),
+    port: int | None = typer.Option(None),
+) -> None:
+    """Run the person index's HTTP API (real-time matching, persons, review queue)."""
+    import uvicorn
+
+    from entramado.identity.api import create_app
+    from entramado.web import configure_logging, private_files
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if database_url:
+        overrides["database_url"] = database_url
+    settings = identity_settings(data_dir, **overrides)
+    configure_logging(settings.log_level)
+    private_files()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
