@@ -72,8 +72,18 @@ def _jw(column: str, threshold: float) -> Level:
     return Level(
         f"jaro_winkler >= {threshold}",
         f'jaro_winkler_similarity("{column}_l", "{column}_r") >= {threshold}',
-        lambda a, b: JaroWinkler.similarity(a[column], b[column]) >= threshold,
+        lambda a, b: _at_least(JaroWinkler.similarity(a[column], b[column]), threshold),
     )
+
+
+def _at_least(similarity: float, threshold: float) -> bool:
+    # DuckDB and rapidfuzz round differently in the last bit (0.92 against 0.9199999999999999): compare as SQL does.
+    return similarity >= threshold - 1e-9
+
+
+def _equal(a: Row, b: Row, column: str) -> bool:
+    """SQL equality: NULL equals nothing, not even NULL."""
+    return a[column] is not None and a[column] == b[column]
 
 
 def _both_null(a: Row, b: Row, column: str) -> bool:
@@ -123,12 +133,12 @@ GIVEN_NAMES = Comparison(
         Level(
             "initials",
             '"given_initials_l" = "given_initials_r"',
-            lambda a, b: a["given_initials"] == b["given_initials"],
+            lambda a, b: _equal(a, b, "given_initials"),
         ),
         Level(
             "first name jaro_winkler >= 0.92",
             'jaro_winkler_similarity("given_first_l", "given_first_r") >= 0.92',
-            lambda a, b: JaroWinkler.similarity(a["given_first"], b["given_first"]) >= 0.92,
+            lambda a, b: _at_least(JaroWinkler.similarity(a["given_first"], b["given_first"]), 0.92),
         ),
         _ELSE,
     ),
@@ -136,7 +146,7 @@ GIVEN_NAMES = Comparison(
 
 
 def _second_agrees(a: Row, b: Row) -> bool:
-    return _both_null(a, b, "second_surname") or a["surname2_key"] == b["surname2_key"]
+    return _both_null(a, b, "second_surname") or _equal(a, b, "surname2_key")
 
 
 SURNAMES = Comparison(
@@ -155,11 +165,7 @@ SURNAMES = Comparison(
         Level(
             "both exact",
             '"first_surname_l" = "first_surname_r" AND "second_surname_l" = "second_surname_r"',
-            lambda a, b: (
-                a["first_surname"] == b["first_surname"]
-                and a["second_surname"] is not None
-                and a["second_surname"] == b["second_surname"]
-            ),
+            lambda a, b: _equal(a, b, "first_surname") and _equal(a, b, "second_surname"),
         ),
         Level(
             "first exact, a second missing",
