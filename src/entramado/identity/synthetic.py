@@ -240,6 +240,70 @@ AGENCY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 TRUTH_COLUMNS = ("agency", "record_id", "person_id", "household_id", "noise")
 
+#: The mapping file (see :mod:`entramado.identity.mapping`) for the four files :func:`write_csv` writes.
+MAPPING_TOML = """
+[[source]]
+name = "DNIC"
+path = "DNIC.csv"
+id = "record_id"
+[source.fields]
+national_id = "cedula"
+national_id_scheme = { value = "UY-CI" }
+given_names = "given_names"
+first_surname = "first_surname"
+second_surname = "second_surname"
+birth_date = "birth_date"
+sex = "sex"
+address = "address"
+department = "department"
+
+[[source]]
+name = "BPS"
+path = "BPS.csv"
+id = "record_id"
+[source.fields]
+national_id = "cedula"
+national_id_scheme = { value = "UY-CI" }
+given_names = "given_names"
+first_surname = "first_surname"
+second_surname = "second_surname"
+birth_date = { column = "birth_date", format = "%d%m%Y" }
+sex = "sex"
+address = "address"
+department = "department"
+phone = "phone"
+
+[[source]]
+name = "DGI"
+path = "DGI.csv"
+id = "record_id"
+[source.fields]
+national_id = "cedula"
+national_id_scheme = { value = "UY-CI" }
+full_name = "full_name"
+birth_date = { column = "birth_date", format = "%d/%m/%Y" }
+sex = "sex"
+address = "address"
+department = "department"
+email = "email"
+
+[[source]]
+name = "IM"
+path = "IM.csv"
+id = "record_id"
+[source.fields]
+national_id = "cedula"
+national_id_scheme = { value = "UY-CI" }
+given_names = "given_names"
+first_surname = "first_surname"
+second_surname = "second_surname"
+birth_date = { column = "birth_date", format = "%d/%m/%Y" }
+sex = "sex"
+address = "address"
+phone = "phone"
+email = "email"
+"""
+
 # --------------------------------------------------------------------------------------------------------------------
 # Source tables
 # --------------------------------------------------------------------------------------------------------------------
@@ -963,6 +1027,7 @@ def write_csv(
     """
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
+    (path / "mapping.toml").write_text(MAPPING_TOML, encoding="utf-8")
     counts = dict.fromkeys(AGENCIES, 0)
     with ExitStack() as stack:
 

@@ -420,7 +420,18 @@ def test_write_csv(tmp_path: Path) -> None:
         (r.agency, r.record_id, r.person_id) for r in records
     ]
     write_csv(records, tmp_path / "plain", truth=False)
-    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["BPS.csv", "DGI.csv", "DNIC.csv", "IM.csv"]
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
+        "BPS.csv",
+        "DGI.csv",
+        "DNIC.csv",
+        "IM.csv",
+        "mapping.toml",
+    ]
+    # The mapping written beside the files reads every record, none rejected.
+    from entramado.identity.mapping import SourceRecord, load_mapping, read_mapping
+
+    results = list(read_mapping(load_mapping(tmp_path / "plain" / "mapping.toml")))
+    assert len(results) == len(records) and all(isinstance(r, SourceRecord) for r in results)
 
 
 def test_truth_clusters_and_pairs() -> None:
