@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, HttpUrl, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from entramado.db import sqlite_url
-from entramado.ids import MemberId
+from entramado.ids import MemberId, SubsystemId
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -117,7 +117,18 @@ class IdentitySettings(BaseSettings):
     match_weight: float = Field(8.0, description="links at or above this match weight join records")
     review_weight: float = Field(0.0, description="pairs from here up to match_weight go to review")
     admin_token: str = Field("", description="bearer token for the review and subscription API; empty: generated")
+    gateway_url: str = Field("", description="consumer URL of the index's gateway; empty: notifications stay queued")
+    client: str = Field("", description="the index's subsystem on the network (X-Road-Client of notifications)")
+    notify_purpose: str = "notificacion-cambio"
+    notify_interval: float = Field(1.0, gt=0, description="seconds between delivery passes when nothing is due")
     log_level: str = "INFO"
+
+    @field_validator("client")
+    @classmethod
+    def _client(cls, value: str) -> str:
+        if value:
+            SubsystemId.parse(value)
+        return value
 
     @property
     def db_url(self) -> str:

@@ -8,6 +8,7 @@ The review queue (``/reviews``) needs the index's admin token.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from collections.abc import AsyncIterator
@@ -20,9 +21,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from entramado.db import connect
-from entramado.errors import Unauthorized
-from entramado.identity import services
+from entramado.errors import BadRequest, Unauthorized
+from entramado.identity import notify, services
+from entramado.identity.notify import Dispatcher
 from entramado.identity.realtime_service import RealtimeIndex
+from entramado.ids import SubsystemId
 from entramado.settings import IdentitySettings
 from entramado.web import install_common
 
@@ -45,6 +48,25 @@ class MatchIn(BaseModel):
 
     fields: FieldValues = Field(max_length=32)
     date_formats: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=8)
+
+
+class SubscriptionIn(BaseModel):
+    """Persons to follow: by id, and/or every person holding a record of ``source``. The subscriber is the calling
+    subsystem (``X-Road-Client``, set by the caller's gateway)."""
+
+    model_config = {"extra": "forbid"}
+
+    person_ids: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list, max_length=10000)
+    source: str | None = Field(None, min_length=1, max_length=64)
+
+
+class SubscriberIn(BaseModel):
+    """Where the calling subsystem takes notifications: a network service and a path under it."""
+
+    model_config = {"extra": "forbid"}
+
+    service: str = Field(min_length=1, max_length=400)
+    path: str = Field("/notificaciones", max_length=400)
 
 
 class DecisionIn(BaseModel):
@@ -83,7 +105,15 @@ def create_app(settings: IdentitySettings, index: RealtimeIndex | None = None) -
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         realtime.load()
+        stop = asyncio.Event()
+        task = None
+        if settings.gateway_url and settings.client:
+            dispatcher = Dispatcher(engine, settings.gateway_url, settings.client, settings.notify_purpose)
+            task = asyncio.create_task(dispatcher.run(settings.notify_interval, stop))
         yield
+        stop.set()
+        if task is not None:
+            await task
 
     app = FastAPI(title="Entramado person index", version="1", docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.index = realtime
@@ -125,6 +155,26 @@ def create_app(settings: IdentitySettings, index: RealtimeIndex | None = None) -
     @app.get("/persons/{person_id}/records")
     def person_records(person_id: str) -> dict[str, Any]:
         return services.get_person_records(engine, person_id)
+
+    def caller(x_road_client: Annotated[str | None, Header()] = None) -> str:
+        if not x_road_client:
+            raise BadRequest("X-Road-Client header is required", "call the index through your gateway")
+        SubsystemId.parse(x_road_client)
+        return x_road_client
+
+    @app.put("/subscriber")
+    def subscriber(body: SubscriberIn, client: Annotated[str, Depends(caller)]) -> dict[str, str]:
+        notify.register_subscriber(engine, client, body.service, body.path)
+        return {"subscriber": client, "service": body.service, "path": body.path}
+
+    @app.post("/subscriptions")
+    def subscriptions(body: SubscriptionIn, client: Annotated[str, Depends(caller)]) -> dict[str, Any]:
+        added = notify.subscribe(engine, client, person_ids=body.person_ids, source=body.source)
+        return {"subscriber": client, "added": added}
+
+    @app.get("/persons/{person_id}/notifications")
+    def notifications(person_id: str) -> list[dict[str, Any]]:
+        return notify.outbox_status(engine, person_id)
 
     @app.get("/reviews", dependencies=[Depends(admin)])
     def reviews(status: str = "open", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:

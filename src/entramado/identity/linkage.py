@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from entramado.identity import model as m
-from entramado.identity.training import Patterns, combine, expectation_maximisation
+from entramado.identity.training import Patterns, combine, expectation_maximisation, floor_else
 
 Backend = Literal["duckdb", "spark"]
 
@@ -42,6 +42,8 @@ TRAINING_RULES: tuple[tuple[str, ...], ...] = (
 #: Deterministic rule for the prior, and the share of true matches it is taken to find.
 PRIOR_RULE: tuple[str, ...] = ("national_id", "birth_date", "given_first")
 PRIOR_RULE_RECALL = 0.7
+#: Lowest ``m`` of the ``else`` level for fields a person changes over time (see ``training.floor_else``).
+CHANGEABLE_FIELDS: dict[str, float] = {"address": 0.15, "phone": 0.2, "email": 0.2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +105,13 @@ class Scorer:
 
             if spark is None:
                 raise ValueError("the Spark backend needs a SparkSession")
-            self.connection = spark
-            self.db_api = SparkAPI(spark_session=spark)  # type: ignore[no-untyped-call]
-            self.records = self.db_api.register(spark.createDataFrame(table.to_pandas()), table_name="records")
+            # A session of our own on the caller's Spark context: its temporary views (the records and every table
+            # Splink makes) are ours alone, so scorers sharing a context cannot clash, and close() drops them all.
+            self.connection = spark.newSession()
+            # Splink's default writes each intermediate table to Parquet under the checkpoint directory and leaves it
+            # there; persisting keeps them in the block manager (spilling to disk) and close() releases them.
+            self.db_api = SparkAPI(spark_session=self.connection, break_lineage_method="persist")  # type: ignore[no-untyped-call]
+            self.records = self.db_api.register(table, table_name="records")  # Arrow keeps nulls and integer types
 
     def _linker(self, rules: tuple[tuple[str, ...], ...], model: m.Model | None) -> Any:
         from splink import Linker
@@ -116,8 +122,8 @@ class Scorer:
         if self.backend == "duckdb":
             result: dict[str, npt.NDArray[Any]] = self.connection.sql(sql).fetchnumpy()
             return {k: np.asarray(v) for k, v in result.items()}
-        frame = self.connection.sql(sql).toPandas()  # a SparkSession
-        return {k: frame[k].to_numpy() for k in frame.columns}
+        arrow = self.connection.sql(sql).toArrow()  # a SparkSession
+        return {k: arrow.column(k).to_numpy() for k in arrow.column_names}
 
     def train(self, *, u_max_pairs: float = 1e6, seed: int = 42) -> m.Model:
         """Estimate the prior, ``u`` (random sampling) and ``m`` (EM over the training rules' patterns)."""
@@ -134,7 +140,10 @@ class Scorer:
             patterns = self._patterns(rule, m.Model(prior=trained.prior, m=trained.m, u=trained.u))
             ms, _ = expectation_maximisation(patterns, u, start)
             estimates.append((ms, patterns))
-        final_m = combine(estimates, start)
+        final_m = [
+            floor_else(ms, CHANGEABLE_FIELDS[c.name]) if c.name in CHANGEABLE_FIELDS else ms
+            for c, ms in zip(m.COMPARISONS, combine(estimates, start), strict=True)
+        ]
         return m.Model(prior=trained.prior, m=tuple(map(tuple, final_m)), u=tuple(map(tuple, u)))
 
     def _patterns(self, rule: tuple[str, ...], model: m.Model) -> Patterns:
@@ -182,6 +191,11 @@ class Scorer:
     def close(self) -> None:
         if self.backend == "duckdb":
             self.connection.close()
+        else:
+            catalog = self.connection.catalog
+            for view in catalog.listTables():
+                if view.isTemporary:
+                    catalog.dropTempView(view.name)  # uncaches what Splink persisted
 
 
 def _gamma_to_level(comparison: m.Comparison, gamma: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -24,6 +24,7 @@ from entramado.identity.frame import PERSON_FIELDS, FrameBuilder, keyed_values
 from entramado.identity.mapping import CANONICAL_FIELDS, RecordRejected, standardise_fields
 from entramado.identity.model import Model
 from entramado.identity.models import IndexedRecord, Person, PersonEvent, Review, utcnow
+from entramado.identity.notify import goldens, notify_changes
 from entramado.identity.persons import new_person_id
 from entramado.identity.realtime import MatchResult, RecordIndex
 from entramado.identity.services import latest_model
@@ -173,6 +174,7 @@ class RealtimeIndex:
                     person_id, created = new_person_id(), True
                     session.add(Person(person_id=person_id, created_at=now, updated_at=now))
                     session.add(PersonEvent(person_id=person_id, kind="created", at=now))
+                before = goldens(session, {person_id} | ({existing.person_id} if existing is not None else set()))
                 if result.decision == "review" and result.persons:
                     review_id = self._open_review(session, key, result)
                 if existing is None:
@@ -197,6 +199,8 @@ class RealtimeIndex:
                     )
                 if not created:
                     self._touch(session, person_id, now)
+                session.flush()
+                notify_changes(session, before, now=now)
             # Committed: now the in-memory index may show it.
             if uid is None:
                 uid = self.next_uid

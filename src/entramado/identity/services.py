@@ -27,6 +27,7 @@ from entramado.identity.frame import PERSON_FIELDS
 from entramado.identity.golden import SourceValues, golden_record
 from entramado.identity.mapping import Mapping, Rejection, read_mapping
 from entramado.identity.models import IndexedRecord, LinkRun, Person, PersonEvent, Review, utcnow
+from entramado.identity.notify import goldens, notify_changes
 from entramado.identity.persons import assign_ids
 from entramado.identity.pipeline import LinkConfig, Timings, collect, link_table
 
@@ -50,6 +51,7 @@ class LinkReport:
     retired: int
     withdrawn: int
     reviews_opened: int
+    notifications: int
     timings: Timings
     peak_memory_mb: float
     assignments: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
@@ -70,6 +72,7 @@ class LinkReport:
             },
             "records_withdrawn": self.withdrawn,
             "reviews_opened": self.reviews_opened,
+            "notifications_queued": self.notifications,
             "seconds": self.timings.stages,
             "peak_memory_mb": self.peak_memory_mb,
         }
@@ -186,10 +189,13 @@ def link_mapping(
             session.add(run)
             session.flush()
             run_id = run.id
-            _write_records(connection, keys, person_of, fingerprints, values, previous, withdrawn, now)
             changed = _changed_persons(keys, person_of, fingerprints, previous, withdrawn)
+            before = goldens(session, changed)
+            _write_records(connection, keys, person_of, fingerprints, values, previous, withdrawn, now)
             _record_persons(session, assignment, changed, run_id, now)
             opened = _open_reviews(session, reviews, keys, pairs, model)
+            session.flush()
+            notified = notify_changes(session, before, merged=assignment.merged, retired=assignment.retired, now=now)
             run.finished_at = utcnow()
             session.flush()
             session.close()
@@ -207,6 +213,7 @@ def link_mapping(
         retired=len(assignment.retired),
         withdrawn=len(withdrawn),
         reviews_opened=opened,
+        notifications=notified,
         timings=timings,
         peak_memory_mb=_peak_memory_mb(),
         assignments=[(keys[uid][0], keys[uid][1], person_of[uid]) for uid in range(n)],

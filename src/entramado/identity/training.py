@@ -84,3 +84,18 @@ def combine(
         trained = [np.array(m[c]) for m, p in estimates if p.trained[c]]
         out.append(list(map(float, np.mean(trained, axis=0))) if trained else list(default))
     return out
+
+
+def floor_else(ms: Sequence[float], floor: float) -> list[float]:
+    """Raise the ``else`` level's ``m`` (the last) to at least ``floor``, scaling the other levels down.
+
+    People move house and change phones: a source that never shows it (a synthetic population, one snapshot of
+    one agency) would teach the model that a different address rules out a match, and a citizen who moved would be
+    refused as a new person. The floor is a prior on how often one person's records disagree on these fields.
+    """
+    out = list(ms)
+    if out[-1] >= floor:
+        return out
+    rest = sum(out[:-1])
+    scale = (1.0 - floor) / rest if rest > 0 else 0.0
+    return [x * scale for x in out[:-1]] + [floor]
