@@ -291,6 +291,11 @@ class RecordIndex:
         index = cls(max_block=max_block)
         with _collector_paused():
             index._load(table, person_ids)
+        if gc.isenabled():
+            # The records were made with the collector off, so all of them sit in its youngest generation: the next
+            # collections would walk the whole index, a pause of a second at a million records, in some later query.
+            # One full collection now moves them to the oldest generation, which is rarely walked.
+            gc.collect()
         return index
 
     def _load(self, table: pa.Table, person_ids: Sequence[PersonId] | None) -> None:
@@ -458,8 +463,10 @@ class RecordIndex:
         Args:
             values: the record's values of :data:`~entramado.identity.frame.PERSON_FIELDS`, in that order.
             model: the match model.
-            match_weight: weight from which a record is taken to be a person (as in batch clustering).
-            review_weight: weight from which an official reviews.
+            match_weight: weight from which a record is taken to be a person (by default the batch pipeline's
+                :data:`~entramado.identity.pipeline.MATCH_WEIGHT`).
+            review_weight: weight from which an official reviews (by default
+                :data:`~entramado.identity.pipeline.REVIEW_WEIGHT`).
             top: how many persons the result lists.
 
         Returns:

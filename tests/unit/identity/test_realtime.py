@@ -3,6 +3,7 @@ households apart, and an index kept current by adds, replacements and removals."
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 from dataclasses import replace
@@ -18,6 +19,7 @@ from entramado.identity.frame import PERSON_FIELDS, FrameBuilder, keyed_values
 from entramado.identity.linkage import BLOCKING_RULES
 from entramado.identity.mapping import StandardRecord
 from entramado.identity.model import COMPARISONS, Model, probability
+from entramado.identity.pipeline import MATCH_WEIGHT, REVIEW_WEIGHT
 from entramado.identity.realtime import MatchResult, RecordIndex
 from entramado.identity.synthetic import generate_records
 
@@ -361,3 +363,8 @@ def test_match_result_lists_the_top_persons() -> None:
     result = index.match(person("LUCIA", date(2010, 9, 14), TWIN_A, "F"), MODEL, top=2)
     assert isinstance(result, MatchResult) and len(result.persons) == 2 and result.scored == 8
     assert replace(result, persons=()).persons == ()
+
+
+def test_thresholds_default_to_the_batch_pipelines() -> None:
+    parameters = inspect.signature(RecordIndex.match).parameters
+    assert (parameters["match_weight"].default, parameters["review_weight"].default) == (MATCH_WEIGHT, REVIEW_WEIGHT)
