@@ -97,8 +97,10 @@ NATIONAL_ID = Comparison(
         _null("national_id"),
         Level(
             "exact, valid check digit",
-            '"national_id_l" = "national_id_r" AND "national_id_valid_l"',
-            lambda a, b: a["national_id"] == b["national_id"] and bool(a["national_id_valid"]),
+            '"national_id_l" = "national_id_r" AND "national_id_valid_l" AND "national_id_valid_r"',
+            lambda a, b: (
+                a["national_id"] == b["national_id"] and bool(a["national_id_valid"]) and bool(b["national_id_valid"])
+            ),
         ),
         _exact("national_id"),
         Level(
@@ -132,8 +134,13 @@ GIVEN_NAMES = Comparison(
         _exact("given_first", "first name"),
         Level(
             "initials",
-            '"given_initials_l" = "given_initials_r"',
-            lambda a, b: _equal(a, b, "given_initials"),
+            # One initial alone says little (Fernanda, Fernando) unless a side is that initial ("L." for Laura).
+            '"given_initials_l" = "given_initials_r" AND (length("given_initials_l") >= 2 '
+            'OR length("given_key_l") = 1 OR length("given_key_r") = 1)',
+            lambda a, b: (
+                _equal(a, b, "given_initials")
+                and (len(a["given_initials"]) >= 2 or len(a["given_key"]) == 1 or len(b["given_key"]) == 1)
+            ),
         ),
         Level(
             "first name jaro_winkler >= 0.92",
@@ -306,6 +313,7 @@ def splink_comparisons() -> list[dict[str, Any]]:
 _GIVEN_DIFFERENT = GIVEN_NAMES.levels.index(_ELSE)
 _DATE_DIFFERENT = (BIRTH_DATE.levels.index(_ELSE), len(BIRTH_DATE.levels) - 2)  # else, same year only
 _ID_SAME = (1, 2)  # exact cédula (valid or not)
+_SEX_DIFFERENT = SEX.levels.index(_ELSE)
 
 
 def household_conflict(levels: Sequence[int]) -> bool:
@@ -316,10 +324,14 @@ def household_conflict(levels: Sequence[int]) -> bool:
       comparison's reach, or an unknown nickname): twins and siblings share everything else.
     * Birth dates more than a typo or a day/month swap apart, unless cédula and given names agree exactly: a
       parent's cédula on a child's record agrees on the cédula and the surnames, never on the birth date.
+    * Different sexes, unless given names agree exactly: twins Fernanda and Fernando share the first letter and
+      most of the name.
     """
-    nid, given, _, born = levels[0], levels[1], levels[2], levels[3]
+    nid, given, born, sex = levels[0], levels[1], levels[3], levels[4]
     id_same = nid in _ID_SAME
     if given == _GIVEN_DIFFERENT and not (id_same and born == 1):
+        return True
+    if sex == _SEX_DIFFERENT and given != 1:
         return True
     return born in _DATE_DIFFERENT and not (id_same and given == 1)
 
@@ -335,8 +347,10 @@ def household_conflict_sql() -> str:
     date_exact = f"gamma_birth_date = {gamma(BIRTH_DATE, 1)}"
     date_diff = " OR ".join(f"gamma_birth_date = {gamma(BIRTH_DATE, i)}" for i in _DATE_DIFFERENT)
     given_exact = f"gamma_given_names = {gamma(GIVEN_NAMES, 1)}"
+    sex_diff = f"gamma_sex = {gamma(SEX, _SEX_DIFFERENT)}"
     return (
         f"(({given_diff}) AND NOT (({ids_same}) AND {date_exact})) OR "
+        f"(({sex_diff}) AND NOT {given_exact}) OR "
         f"(({date_diff}) AND NOT (({ids_same}) AND {given_exact}))"
     )
 
