@@ -118,9 +118,17 @@ def _initials_compatible(a: Row, b: Row) -> bool:
     return x.startswith(y) or y.startswith(x)
 
 
+def _names_swapped(a: Row, b: Row) -> bool:
+    if a["first_surname"] is None or b["first_surname"] is None:
+        return False
+    return _at_least(JaroWinkler.similarity(a["given_first"], b["first_surname"]), 0.9) and _at_least(
+        JaroWinkler.similarity(a["first_surname"], b["given_first"]), 0.9
+    )
+
+
 GIVEN_NAMES = Comparison(
     "given_names",
-    ("given_key", "given_first", "given_initials"),
+    ("given_key", "given_first", "given_initials", "first_surname"),
     (
         _null("given_key"),
         _exact("given_key"),
@@ -146,6 +154,12 @@ GIVEN_NAMES = Comparison(
             "first name jaro_winkler >= 0.92",
             'jaro_winkler_similarity("given_first_l", "given_first_r") >= 0.92',
             lambda a, b: _at_least(JaroWinkler.similarity(a["given_first"], b["given_first"]), 0.92),
+        ),
+        Level(
+            "given name and surname swapped",
+            'jaro_winkler_similarity("given_first_l", "first_surname_r") >= 0.9 AND '
+            'jaro_winkler_similarity("first_surname_l", "given_first_r") >= 0.9',
+            _names_swapped,
         ),
         _ELSE,
     ),

@@ -14,39 +14,17 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from entramado.bench.identity_realtime import PLAUSIBLE_MODEL as MODEL
 from entramado.bench.identity_realtime import synthetic_table
 from entramado.identity.frame import PERSON_FIELDS, FrameBuilder, keyed_values
 from entramado.identity.linkage import BLOCKING_RULES
 from entramado.identity.mapping import StandardRecord
-from entramado.identity.model import COMPARISONS, Model, probability
+from entramado.identity.model import COMPARISONS, probability
 from entramado.identity.pipeline import MATCH_WEIGHT, REVIEW_WEIGHT
 from entramado.identity.realtime import MatchResult, RecordIndex
 from entramado.identity.synthetic import generate_records
 
 # Plausible m and u for a population of some 400 000 people, levels in COMPARISONS order (null level excluded).
-MODEL = Model(
-    prior=2.5e-6,
-    m=(
-        (0.90, 0.02, 0.03, 0.05),  # cédula: exact and valid, exact, one edit, else
-        (0.80, 0.08, 0.04, 0.05, 0.01, 0.02),  # given names
-        (0.70, 0.15, 0.08, 0.005, 0.04, 0.005, 0.02),  # surnames
-        (0.92, 0.03, 0.02, 0.01, 0.02),  # birth date
-        (0.98, 0.02),  # sex
-        (0.60, 0.10, 0.05, 0.15, 0.10),  # address
-        (0.80, 0.20),  # phone
-        (0.90, 0.10),  # e-mail
-    ),
-    u=(
-        (3e-6, 1e-7, 6e-5, 0.99994),
-        (0.005, 0.002, 0.01, 0.01, 0.02, 0.953),
-        (1e-4, 5e-4, 2e-4, 1e-5, 0.005, 0.01, 0.98419),
-        (4e-5, 1e-5, 5e-4, 0.012, 0.98745),
-        (0.5, 0.5),
-        (1e-5, 2e-5, 5e-4, 0.15, 0.84947),
-        (1e-5, 0.99999),
-        (1e-6, 0.999999),
-    ),
-)
 
 _HOME: dict[str, Any] = {
     "street_type": "CALLE",
