@@ -1,4 +1,5 @@
-"""`entramado demo` starts the whole network in one command, and starts again from its state."""
+"""`entramado demo` starts the whole network, the person index included, in one command, and starts again from its
+state."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 
-def _free_block(size: int = 25) -> int:
+def _free_block(size: int = 40) -> int:
     """A base port whose next ``size`` ports are all free (outside the ephemeral range)."""
     for _ in range(200):
         base = random.randrange(10000, 32000, 100)
@@ -34,6 +35,7 @@ def test_demo_runs_and_restarts(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, f"{attempt}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
         assert "check: 200 UY-DEMO/GOB/DGI/tributos/ingresos" in done.stdout, done.stdout[-2000:]
+        assert "check: 200 UY-DEMO/GOB/DNIC/indice/personas match" in done.stdout, done.stdout[-2000:]
         assert "curl" in done.stdout and "X-Road-Client" in done.stdout
     verify = subprocess.run(
         [sys.executable, "-m", "entramado", "log", "verify", "-d", str(tmp_path / "gateways" / "DGI")],

@@ -124,3 +124,23 @@ def test_review_queue_over_http(client: tuple[TestClient, Path]) -> None:
     assert twice.status_code == 409
     bad = http.post(f"/reviews/{review['id']}/decision", json={"decision": "maybe", "decided_by": "x"}, headers=auth)
     assert bad.status_code == 400
+
+
+def test_subscriptions_over_http_take_the_caller_from_its_gateway(client: tuple[TestClient, Path]) -> None:
+    http, _ = client
+    bps = {"X-Road-Client": "UY-DEMO/GOB/BPS/prestaciones"}
+    answer = http.put("/subscriber", json={"service": "UY-DEMO/GOB/BPS/prestaciones/avisos"}, headers=bps)
+    assert answer.status_code == 200 and answer.json()["subscriber"] == bps["X-Road-Client"]
+    added = http.post("/subscriptions", json={"source": "BPS"}, headers=bps).json()
+    assert added["subscriber"] == bps["X-Road-Client"] and added["added"] > 0
+    assert http.post("/subscriptions", json={"source": "BPS"}, headers=bps).json()["added"] == 0
+    # No gateway, no subscriber: a query parameter cannot stand in for the header.
+    for call in (
+        http.post("/subscriptions?client=UY-DEMO/GOB/DGI/tributos", json={"source": "DGI"}),
+        http.put("/subscriber", json={"service": "UY-DEMO/GOB/DGI/tributos/avisos"}),
+        http.get("/persons/X/notifications"),
+    ):
+        assert call.status_code == 400 and call.json()["type"] == "Client.BadRequest", call.text
+    bad = http.post("/subscriptions", json={"source": "BPS"}, headers={"X-Road-Client": "not/an/id"})
+    assert bad.status_code == 400
+    assert http.get("/openapi.json").status_code == 200

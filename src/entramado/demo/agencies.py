@@ -1,21 +1,31 @@
 """The demo agencies' own systems: small FastAPI services over the synthetic population.
 
 They are what sits *behind* each gateway: plain HTTP, no security of their own, reachable only
-on loopback. Each publishes an OpenAPI description the registry stores.
+on loopback. Each publishes an OpenAPI description the registry stores. BPS, DGI and IM also take
+the person index's change notifications (service ``avisos``, ``POST /notificaciones``) and list
+what they received (``GET /notificaciones``, local only, for the demo and its tests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi import FastAPI, Header, HTTPException, Path, Query
+from pydantic import BaseModel, Field
 
 from entramado.demo.population import Person, generate
 
 CI = Path(..., pattern=r"^[0-9]{7,8}$", description="Cédula de identidad, with check digit")
+NOTIFICATIONS_PATH = "/notificaciones"
+NOTIFY_PURPOSE = "notificacion-cambio"
+#: The person index, a service of DNIC's subsystem ``indice`` (run by ``entramado identity serve``, not here).
+INDEX_MEMBER = "DNIC"
+INDEX_SUBSYSTEM = f"{INDEX_MEMBER}/indice"
+INDEX_SERVICE = f"{INDEX_SUBSYSTEM}/personas"
 
 
 @dataclass(frozen=True)
@@ -37,25 +47,37 @@ AGENCIES = (
     AgencySpec(
         "DNIC",
         "Dirección Nacional de Identificación Civil",
-        ("identificacion",),
+        ("identificacion", "indice"),
         (ServiceSpec("identificacion", "personas", ("identidad",)),),
     ),
     AgencySpec(
         "BPS",
         "Banco de Previsión Social",
         ("prestaciones",),
-        (ServiceSpec("prestaciones", "afiliaciones", ("seguridad-social",)),),
+        (
+            ServiceSpec("prestaciones", "afiliaciones", ("seguridad-social",)),
+            ServiceSpec("prestaciones", "avisos", ("identidad",)),
+        ),
     ),
     AgencySpec(
-        "DGI", "Dirección General Impositiva", ("tributos",), (ServiceSpec("tributos", "ingresos", ("ingresos",)),)
+        "DGI",
+        "Dirección General Impositiva",
+        ("tributos",),
+        (ServiceSpec("tributos", "ingresos", ("ingresos",)), ServiceSpec("tributos", "avisos", ("identidad",))),
     ),
     AgencySpec(
         "IM",
         "Intendencia de Montevideo",
         ("tramites",),
-        (ServiceSpec("tramites", "domicilios", ("domicilio",)), ServiceSpec("tramites", "catalogo", ())),
+        (
+            ServiceSpec("tramites", "domicilios", ("domicilio",)),
+            ServiceSpec("tramites", "catalogo", ()),
+            ServiceSpec("tramites", "avisos", ("identidad",)),
+        ),
     ),
 )
+#: Agencies that follow the persons they hold in the person index: agency code -> its subsystem.
+SUBSCRIBERS = {a.code: s.subsystem for a in AGENCIES for s in a.services if s.code == "avisos"}
 
 # (client subsystem, provider service, purposes, method, path)
 GRANTS: tuple[tuple[str, str, list[str], str | None, str | None], ...] = (
@@ -74,6 +96,13 @@ GRANTS: tuple[tuple[str, str, list[str], str | None, str | None], ...] = (
     ("BPS/prestaciones", "IM/tramites/catalogo", [], None, None),
     ("DGI/tributos", "IM/tramites/catalogo", [], None, None),
     ("DNIC/identificacion", "IM/tramites/catalogo", [], None, None),
+    # The person index: each subscribing agency identifies persons and manages its subscriptions with it...
+    *((f"{code}/{sub}", INDEX_SERVICE, ["identificacion"], None, None) for code, sub in SUBSCRIBERS.items()),
+    # ...and the index tells each of them when a person it follows changes.
+    *(
+        (INDEX_SUBSYSTEM, f"{code}/{sub}/avisos", [NOTIFY_PURPOSE], "POST", NOTIFICATIONS_PATH)
+        for code, sub in SUBSCRIBERS.items()
+    ),
 )
 
 
@@ -148,7 +177,67 @@ def im_app(people: dict[str, Person]) -> FastAPI:
     return app
 
 
+class Notification(BaseModel):
+    """A change notification from the person index (``identity/notify.py``); other fields are kept as sent."""
+
+    model_config = {"extra": "allow"}
+
+    event: str = Field(max_length=64)
+    person_id: str = Field(max_length=64)
+    seq: int = Field(ge=1)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class Inbox:
+    """The notifications an agency's system received, each once: a repeat (a lost acknowledgement) is dropped by
+    its idempotency key and acknowledged again."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._keys: set[str] = set()
+
+    def receive(self, notification: Notification, client: str | None, xroad_id: str | None) -> bool:
+        """Keep a notification; False when it is a repeat."""
+        if notification.idempotency_key in self._keys:
+            return False
+        self._keys.add(notification.idempotency_key)
+        self.received.append(
+            {
+                "received_at": dt.datetime.now(dt.UTC).isoformat(),
+                "from": client,
+                "x_road_id": xroad_id,  # the exchange's evidence at both gateways: GET /admin/evidence/{x_road_id}
+                "notification": notification.model_dump(),
+            }
+        )
+        return True
+
+
+def add_inbox(app: FastAPI, inbox: Inbox) -> None:
+    """``POST /notificaciones`` (published as the agency's ``avisos`` service) and ``GET /notificaciones``."""
+
+    @app.post(NOTIFICATIONS_PATH, summary="Take a change notification from the person index")
+    async def notificar(
+        notification: Notification,
+        x_road_client: Annotated[str | None, Header()] = None,
+        x_road_id: Annotated[str | None, Header()] = None,
+    ) -> dict[str, str]:
+        inbox.receive(notification, x_road_client, x_road_id)
+        return {"acknowledged": notification.idempotency_key}
+
+    @app.get(NOTIFICATIONS_PATH, summary="Notifications received (local only: not published)")
+    async def notificaciones() -> list[dict[str, Any]]:
+        return inbox.received
+
+
 APPS = {"DNIC": dnic_app, "BPS": bps_app, "DGI": dgi_app, "IM": im_app}
+
+
+def agency_app(code: str, people: dict[str, Person]) -> FastAPI:
+    """An agency's whole system: its services, and the notification inbox when it follows persons."""
+    app = APPS[code](people)
+    if code in SUBSCRIBERS:
+        add_inbox(app, Inbox())
+    return app
 
 
 async def serve_all(ports: dict[str, int]) -> None:
@@ -157,7 +246,7 @@ async def serve_all(ports: dict[str, int]) -> None:
 
     people = generate()
     servers = [
-        uvicorn.Server(uvicorn.Config(APPS[code](people), host="127.0.0.1", port=port, log_level="warning"))
+        uvicorn.Server(uvicorn.Config(agency_app(code, people), host="127.0.0.1", port=port, log_level="warning"))
         for code, port in ports.items()
     ]
     await asyncio.gather(*(server.serve() for server in servers))

@@ -92,9 +92,18 @@ def seed_configuration(registry: Registry, layouts: list[GatewayLayout]) -> None
 class Process:
     """A child process of the network, its output in a log file, stopped with SIGTERM."""
 
-    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        *,
+        ready_url: str = "",
+    ) -> None:
         self.name = name
         self.log_path = log_path
+        self.ready_url = ready_url
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = log_path.open("ab")
         self.popen = subprocess.Popen(
@@ -105,7 +114,9 @@ class Process:
             start_new_session=True,
         )
 
-    def wait_ready(self, url: str, timeout: float = 30.0) -> None:
+    def wait_ready(self, url: str = "", timeout: float = 30.0) -> None:
+        """Wait until ``url`` (default: the process's ``ready_url``) answers 200."""
+        url = url or self.ready_url
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
@@ -134,21 +145,27 @@ def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def start_registry(data_dir: Path, port: int, log_dir: Path) -> Process:
+def start_registry(data_dir: Path, port: int, log_dir: Path, *, wait: bool = True) -> Process:
+    """Start the registry; with ``wait`` false, call ``proc.wait_ready(proc.ready_url)`` later."""
     proc = Process(
         "registry",
         python("-m", "entramado", "registry", "serve", "-d", str(data_dir), "--port", str(port)),
         log_dir / "registry.log",
+        ready_url=f"http://127.0.0.1:{port}/readyz",
     )
-    proc.wait_ready(f"http://127.0.0.1:{port}/readyz")
+    if wait:
+        proc.wait_ready()
     return proc
 
 
-def start_gateway(layout: GatewayLayout, log_dir: Path, name: str = "") -> Process:
+def start_gateway(layout: GatewayLayout, log_dir: Path, name: str = "", *, wait: bool = True) -> Process:
+    """Start a gateway; with ``wait`` false (to start several at once), call ``proc.wait_ready()`` later."""
     proc = Process(
         name or f"gateway {layout.member}",
         python("-m", "entramado", "gateway", "serve", "-d", str(layout.data_dir)),
         log_dir / f"gateway-{layout.member.replace('/', '_')}-{layout.code}.log",
+        ready_url=f"{layout.consumer_url}/readyz",
     )
-    proc.wait_ready(f"{layout.consumer_url}/readyz")
+    if wait:
+        proc.wait_ready()
     return proc

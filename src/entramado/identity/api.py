@@ -76,6 +76,20 @@ class DecisionIn(BaseModel):
     decided_by: str = Field(min_length=1, max_length=200)
 
 
+def caller(x_road_client: Annotated[str | None, Header()] = None) -> str:
+    """The calling subsystem, from the ``X-Road-Client`` header its gateway sets."""
+    if not x_road_client:
+        raise BadRequest("X-Road-Client header is required", "call the index through your gateway")
+    SubsystemId.parse(x_road_client)
+    return x_road_client
+
+
+# At module level: the routes' annotations are strings (``from __future__ import annotations``), which FastAPI
+# resolves in this module's globals; a dependency local to ``create_app`` would not resolve, and ``client`` would
+# silently become a query parameter.
+Caller = Annotated[str, Depends(caller)]
+
+
 def admin_token(settings: IdentitySettings) -> str:
     """The admin token: from settings, else DATA_DIR/admin-token (created on first use, owner-only)."""
     if settings.admin_token:
@@ -156,25 +170,20 @@ def create_app(settings: IdentitySettings, index: RealtimeIndex | None = None) -
     def person_records(person_id: str) -> dict[str, Any]:
         return services.get_person_records(engine, person_id)
 
-    def caller(x_road_client: Annotated[str | None, Header()] = None) -> str:
-        if not x_road_client:
-            raise BadRequest("X-Road-Client header is required", "call the index through your gateway")
-        SubsystemId.parse(x_road_client)
-        return x_road_client
-
     @app.put("/subscriber")
-    def subscriber(body: SubscriberIn, client: Annotated[str, Depends(caller)]) -> dict[str, str]:
+    def subscriber(body: SubscriberIn, client: Caller) -> dict[str, str]:
         notify.register_subscriber(engine, client, body.service, body.path)
         return {"subscriber": client, "service": body.service, "path": body.path}
 
     @app.post("/subscriptions")
-    def subscriptions(body: SubscriptionIn, client: Annotated[str, Depends(caller)]) -> dict[str, Any]:
+    def subscriptions(body: SubscriptionIn, client: Caller) -> dict[str, Any]:
         added = notify.subscribe(engine, client, person_ids=body.person_ids, source=body.source)
         return {"subscriber": client, "added": added}
 
     @app.get("/persons/{person_id}/notifications")
-    def notifications(person_id: str) -> list[dict[str, Any]]:
-        return notify.outbox_status(engine, person_id)
+    def notifications(person_id: str, client: Caller) -> list[dict[str, Any]]:
+        # An agency sees its own deliveries only: who else follows a person is not its business.
+        return notify.outbox_status(engine, person_id, subscriber=client)
 
     @app.get("/reviews", dependencies=[Depends(admin)])
     def reviews(status: str = "open", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:

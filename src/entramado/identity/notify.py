@@ -180,12 +180,16 @@ def subscribe(engine: Engine, subscriber: str, *, person_ids: Sequence[str] = ()
         return len(new)
 
 
-def outbox_status(engine: Engine, person_id: str | None = None) -> list[dict[str, Any]]:
-    """Notifications and whether each was acknowledged (all, or one person's)."""
+def outbox_status(
+    engine: Engine, person_id: str | None = None, *, subscriber: str | None = None
+) -> list[dict[str, Any]]:
+    """Notifications and whether each was acknowledged: all, or one person's, or one subscriber's."""
     with Session(engine) as session:
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         if person_id is not None:
             query = query.where(OutboxMessage.person_id == person_id)
+        if subscriber is not None:
+            query = query.where(OutboxMessage.subscriber == subscriber)
         return [
             {
                 "subscriber": o.subscriber,
