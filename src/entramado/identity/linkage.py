@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from entramado.identity import model as m
-from entramado.identity.training import Patterns, combine, expectation_maximisation, floor_else
+from entramado.identity.training import Patterns, combine, expectation_maximisation, floor_disagreement
 
 Backend = Literal["duckdb", "spark"]
 
@@ -42,7 +42,8 @@ TRAINING_RULES: tuple[tuple[str, ...], ...] = (
 #: Deterministic rule for the prior, and the share of true matches it is taken to find.
 PRIOR_RULE: tuple[str, ...] = ("national_id", "birth_date", "given_first")
 PRIOR_RULE_RECALL = 0.7
-#: Lowest ``m`` of the ``else`` level for fields a person changes over time (see ``training.floor_else``).
+#: Fields a person changes over time, and the floor of their disagreement levels' ``m / u`` (see
+#: ``training.floor_disagreement``): a different address weighs at least log2(0.15) = -2.7.
 CHANGEABLE_FIELDS: dict[str, float] = {"address": 0.15, "phone": 0.2, "email": 0.2}
 
 
@@ -107,10 +108,16 @@ class Scorer:
                 raise ValueError("the Spark backend needs a SparkSession")
             # A session of our own on the caller's Spark context: its temporary views (the records and every table
             # Splink makes) are ours alone, so scorers sharing a context cannot clash, and close() drops them all.
+            # A new session starts from the context's configuration: carry over the SQL settings the caller changed.
             self.connection = spark.newSession()
+            for key, value in spark.conf.getAll.items():
+                if key.startswith("spark.sql.") and self.connection.conf.isModifiable(key):
+                    self.connection.conf.set(key, value)
             # Splink's default writes each intermediate table to Parquet under the checkpoint directory and leaves it
             # there; persisting keeps them in the block manager (spilling to disk) and close() releases them.
-            self.db_api = SparkAPI(spark_session=self.connection, break_lineage_method="persist")  # type: ignore[no-untyped-call]
+            self.db_api = SparkAPI(  # type: ignore[no-untyped-call]
+                spark_session=self.connection, break_lineage_method="persist"
+            )
             self.records = self.db_api.register(table, table_name="records")  # Arrow keeps nulls and integer types
 
     def _linker(self, rules: tuple[tuple[str, ...], ...], model: m.Model | None) -> Any:
@@ -141,8 +148,8 @@ class Scorer:
             ms, _ = expectation_maximisation(patterns, u, start)
             estimates.append((ms, patterns))
         final_m = [
-            floor_else(ms, CHANGEABLE_FIELDS[c.name]) if c.name in CHANGEABLE_FIELDS else ms
-            for c, ms in zip(m.COMPARISONS, combine(estimates, start), strict=True)
+            floor_disagreement(ms, us, CHANGEABLE_FIELDS[c.name]) if c.name in CHANGEABLE_FIELDS else ms
+            for c, ms, us in zip(m.COMPARISONS, combine(estimates, start), u, strict=True)
         ]
         return m.Model(prior=trained.prior, m=tuple(map(tuple, final_m)), u=tuple(map(tuple, u)))
 

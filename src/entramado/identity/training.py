@@ -86,16 +86,16 @@ def combine(
     return out
 
 
-def floor_else(ms: Sequence[float], floor: float) -> list[float]:
-    """Raise the ``else`` level's ``m`` (the last) to at least ``floor``, scaling the other levels down.
+def floor_disagreement(ms: Sequence[float], us: Sequence[float], floor: float) -> list[float]:
+    """Keep every level below the first (closest) one from weighing less than ``log2(floor)``: ``m >= floor * u``,
+    the first level giving up the difference.
 
     People move house and change phones: a source that never shows it (a synthetic population, one snapshot of
     one agency) would teach the model that a different address rules out a match, and a citizen who moved would be
     refused as a new person. The floor is a prior on how often one person's records disagree on these fields.
     """
     out = list(ms)
-    if out[-1] >= floor:
-        return out
-    rest = sum(out[:-1])
-    scale = (1.0 - floor) / rest if rest > 0 else 0.0
-    return [x * scale for x in out[:-1]] + [floor]
+    for level in range(1, len(out)):
+        out[level] = max(out[level], floor * us[level])
+    out[0] = max(1.0 - sum(out[1:]), 1e-6)
+    return out
