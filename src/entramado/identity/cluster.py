@@ -50,10 +50,56 @@ def cluster(
     Returns:
         The cluster of every record, and the links refused because of a conflict or decision (for review).
     """
-    parent = list(range(n_records))
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    same = list(same)
+    apart = [*conflicts, *different]
+    strong = weight >= min_weight
+    left = np.concatenate([uid_l[strong], np.array([a for a, _ in same], dtype=np.int64)])
+    right = np.concatenate([uid_r[strong], np.array([b for _, b in same], dtype=np.int64)])
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n_records, n_records))
+    _, components = connected_components(graph, directed=False)
+    # Strongest-first linking refuses nothing inside a component that holds no pair kept apart: there it gives the
+    # component itself. Only components with such a pair (a household, twins...) are linked link by link.
+    troubled = {int(components[a]) for a, b in apart if components[a] == components[b]}
+    labels = components.astype(np.int64)
+    refused: list[Pair] = []
+    if troubled:
+        in_trouble = np.isin(components, list(troubled))
+        mask = strong & in_trouble[uid_l]
+        refused = _link_in_order(
+            labels,
+            uid_l[mask],
+            uid_r[mask],
+            weight[mask],
+            [(a, b) for a, b in apart if components[a] == components[b] and components[a] in troubled],
+            [(a, b) for a, b in same if components[a] in troubled],
+            np.flatnonzero(in_trouble),
+            offset=int(components.max()) + 1,
+        )
+    # Label each cluster by its smallest uid, so that labels do not depend on the order links were taken.
+    smallest = np.full(labels.max() + 1 if n_records else 0, n_records, dtype=np.int64)
+    np.minimum.at(smallest, labels, np.arange(n_records, dtype=np.int64))
+    return Clustering(labels=smallest[labels], refused=refused)
+
+
+def _link_in_order(
+    labels: npt.NDArray[np.int64],
+    uid_l: npt.NDArray[np.int64],
+    uid_r: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.float64],
+    apart_pairs: list[Pair],
+    same: list[Pair],
+    uids: npt.NDArray[np.int64],
+    *,
+    offset: int,
+) -> list[Pair]:
+    """Strongest-first linking with constraints over the records ``uids``; writes their labels (from ``offset``)."""
+    parent = {int(u): int(u) for u in uids}
     members: dict[int, list[int]] = {}
     apart: dict[int, set[int]] = {}
-    for a, b in (*conflicts, *different):
+    for a, b in apart_pairs:
         apart.setdefault(a, set()).add(b)
         apart.setdefault(b, set()).add(a)
 
@@ -92,11 +138,8 @@ def cluster(
     for a, b in same:
         link(a, b, True)
     order = np.argsort(-weight, kind="stable")
-    order = order[weight[order] >= min_weight]
     for a, b in zip(uid_l[order].tolist(), uid_r[order].tolist(), strict=True):
         link(a, b, False)
-    roots = np.fromiter((find(i) for i in range(n_records)), dtype=np.int64, count=n_records)
-    # Label each cluster by its smallest uid, so that labels do not depend on the order links were taken.
-    smallest = np.full(n_records, n_records, dtype=np.int64)
-    np.minimum.at(smallest, roots, np.arange(n_records, dtype=np.int64))
-    return Clustering(labels=smallest[roots], refused=refused)
+    for u in uids.tolist():
+        labels[u] = offset + find(u)
+    return refused
