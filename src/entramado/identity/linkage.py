@@ -27,7 +27,7 @@ Backend = Literal["duckdb", "spark"]
 BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
     ("national_id",),
     ("surname1_key", "birth_date"),
-    ("given_first", "surname1_key", "birth_year"),
+    ("given_first", "surname1_key", "surname2_key", "birth_year"),
     ("given_first", "birth_date"),
     ("surname2_key", "birth_date"),
     ("phone",),
@@ -154,12 +154,17 @@ class Scorer:
         return m.Model(prior=trained.prior, m=tuple(map(tuple, final_m)), u=tuple(map(tuple, u)))
 
     def _patterns(self, rule: tuple[str, ...], model: m.Model) -> Patterns:
+        trained = tuple(not set(c.columns) & set(rule) for c in m.COMPARISONS)
+        if self.backend == "duckdb":
+            names = ", ".join(c.name for c in m.COMPARISONS)
+            rows = self._fetch(f"SELECT {names}, count(*) AS n FROM ({levels_sql((rule,))}) GROUP BY {names}")  # noqa: S608
+            levels = np.column_stack([rows[c.name].astype(np.int64) for c in m.COMPARISONS])
+            return Patterns(levels=levels, counts=rows["n"].astype(np.float64), trained=trained)
         with self._predictions((rule,), model, None) as table:
             gammas = ", ".join(f"gamma_{c.name}" for c in m.COMPARISONS)
             # Table and column names are ours, never input.
             rows = self._fetch(f"SELECT {gammas}, count(*) AS n FROM {table} GROUP BY {gammas}")  # noqa: S608
         levels = np.column_stack([_gamma_to_level(c, rows[f"gamma_{c.name}"].astype(np.int64)) for c in m.COMPARISONS])
-        trained = tuple(not set(c.columns) & set(rule) for c in m.COMPARISONS)
         return Patterns(levels=levels, counts=rows["n"].astype(np.float64), trained=trained)
 
     @contextmanager
@@ -173,8 +178,26 @@ class Scorer:
         finally:
             predictions.drop_table_from_database_and_remove_from_cache()
 
-    def score(self, model: m.Model, *, min_weight: float) -> ScoredPairs:
-        """Every blocked pair with a match weight of at least ``min_weight``."""
+    def score(self, model: m.Model, *, min_weight: float, via_splink: bool = False) -> ScoredPairs:
+        """Every blocked pair with a match weight of at least ``min_weight``.
+
+        On DuckDB the comparison levels come from one SQL statement generated from the model's levels (the same
+        conditions Splink would run, without the columns Splink keeps for its charts: about twice as fast at a
+        million records), and weights and household conflicts are computed from the levels; on Spark (or with
+        ``via_splink``) Splink scores. Both give the same pairs, levels and weights (tests/unit/identity/test_linkage.py).
+        """
+        if self.backend == "duckdb" and not via_splink:
+            rows = self._fetch(levels_sql(BLOCKING_RULES))
+            levels = np.column_stack([rows[c.name].astype(np.int64) for c in m.COMPARISONS])
+            weight = weights_of(levels, model)
+            keep = weight >= min_weight
+            return ScoredPairs(
+                uid_l=rows["uid_l"].astype(np.int64)[keep],
+                uid_r=rows["uid_r"].astype(np.int64)[keep],
+                weight=weight[keep],
+                levels=levels[keep],
+                conflict=m.household_conflicts(levels[keep]),
+            )
         with self._predictions(BLOCKING_RULES, model, min_weight) as table:
             gammas = ", ".join(f"gamma_{c.name}" for c in m.COMPARISONS)
             rows = self._fetch(
@@ -203,6 +226,41 @@ class Scorer:
             for view in catalog.listTables():
                 if view.isTemporary:
                     catalog.dropTempView(view.name)  # uncaches what Splink persisted
+
+
+def _same(rule: tuple[str, ...]) -> str:
+    return " AND ".join(f'l."{c}" = r."{c}"' for c in rule)
+
+
+def levels_sql(rules: tuple[tuple[str, ...], ...], table: str = "records") -> str:
+    """SQL giving each blocked pair (``uid_l < uid_r``, each pair once whichever rules block it) and the level index
+    of every comparison (0 null ... n-1 else), one column per comparison named after it."""
+    blocked = []
+    for i, rule in enumerate(rules):
+        earlier = " AND ".join(f"NOT coalesce({_same(prev)}, false)" for prev in rules[:i])
+        blocked.append(
+            f"SELECT l.uid AS uid_l, r.uid AS uid_r FROM {table} l JOIN {table} r ON {_same(rule)} AND l.uid < r.uid"  # noqa: S608
+            + (f" WHERE {earlier}" if earlier else "")
+        )
+    sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in m.COMPARED_COLUMNS)
+    cases = []
+    for comparison in m.COMPARISONS:
+        whens = " ".join(f"WHEN {level.sql} THEN {i}" for i, level in enumerate(comparison.levels[:-1]))
+        cases.append(f"CAST(CASE {whens} ELSE {len(comparison.levels) - 1} END AS UTINYINT) AS {comparison.name}")
+    return (
+        f"WITH pairs AS ({' UNION ALL '.join(blocked)}), "  # noqa: S608 - names are ours, never input
+        f"sides AS (SELECT p.uid_l, p.uid_r, {sides} FROM pairs p "
+        f"JOIN {table} l ON l.uid = p.uid_l JOIN {table} r ON r.uid = p.uid_r) "
+        f"SELECT uid_l, uid_r, {', '.join(cases)} FROM sides"
+    )
+
+
+def weights_of(levels: npt.NDArray[np.int64], model: m.Model) -> npt.NDArray[np.float64]:
+    """Match weight of each pair from its level indices: the prior's weight plus each level's weight."""
+    total = np.full(len(levels), model.prior_weight, dtype=np.float64)
+    for c, level_weights in enumerate(model.weights()):
+        total += np.asarray(level_weights, dtype=np.float64)[levels[:, c]]
+    return total
 
 
 def _gamma_to_level(comparison: m.Comparison, gamma: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
 
 Row = Mapping[str, Any]
@@ -348,6 +350,17 @@ def household_conflict(levels: Sequence[int]) -> bool:
     if sex == _SEX_DIFFERENT and given != 1:
         return True
     return born in _DATE_DIFFERENT and not (id_same and given == 1)
+
+
+def household_conflicts(levels: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """:func:`household_conflict` for many pairs at once (one row of level indices per pair)."""
+    nid, given, born, sex = levels[:, 0], levels[:, 1], levels[:, 3], levels[:, 4]
+    id_same = np.isin(nid, _ID_SAME)
+    given_diff = (given == _GIVEN_DIFFERENT) & ~(id_same & (born == 1))
+    sex_diff = (sex == _SEX_DIFFERENT) & (given != 1)
+    date_diff = np.isin(born, _DATE_DIFFERENT) & ~(id_same & (given == 1))
+    result: npt.NDArray[np.bool_] = given_diff | sex_diff | date_diff
+    return result
 
 
 def household_conflict_sql() -> str:

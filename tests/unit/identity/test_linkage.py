@@ -1,0 +1,54 @@
+"""Batch scoring: our SQL and Splink's give the same pairs, levels, weights and household conflicts; training gives a
+usable model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from entramado.bench.identity_realtime import PLAUSIBLE_MODEL, synthetic_table
+from entramado.identity import model as m
+from entramado.identity.linkage import Scorer
+from entramado.identity.synthetic import generate_records
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:splink")
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer(synthetic_table(generate_records(3000, seed=4)).drop(["person_id"]))
+
+
+def _by_pair(pairs: object) -> dict[tuple[int, int], tuple[float, tuple[int, ...], bool]]:
+    return {
+        (a, b): (w, tuple(lv), c)
+        for a, b, w, lv, c in zip(
+            pairs.uid_l.tolist(),  # type: ignore[attr-defined]
+            pairs.uid_r.tolist(),  # type: ignore[attr-defined]
+            pairs.weight.tolist(),  # type: ignore[attr-defined]
+            pairs.levels.tolist(),  # type: ignore[attr-defined]
+            pairs.conflict.tolist(),  # type: ignore[attr-defined]
+            strict=True,
+        )
+    }
+
+
+def test_our_sql_scores_as_splink_does(scorer: Scorer) -> None:
+    ours = _by_pair(scorer.score(PLAUSIBLE_MODEL, min_weight=-20))
+    splink = _by_pair(scorer.score(PLAUSIBLE_MODEL, min_weight=-20, via_splink=True))
+    assert len(ours) > 1000 and ours.keys() == splink.keys()
+    for pair, (weight, levels, conflict) in ours.items():
+        other = splink[pair]
+        assert levels == other[1] and conflict == other[2], pair
+        assert weight == pytest.approx(other[0], abs=1e-6)
+        assert conflict == m.household_conflict(levels)
+
+
+def test_training_gives_a_model_that_separates(scorer: Scorer) -> None:
+    model = scorer.train(u_max_pairs=2e5)
+    weights = model.weights()
+    assert 0 < model.prior < 0.01
+    for comparison, level_weights in zip(m.COMPARISONS, weights, strict=True):
+        assert level_weights[1] > level_weights[-1], comparison.name  # the closest level beats else
+    pairs = scorer.score(model, min_weight=-5)
+    assert np.all(pairs.weight >= -5) and len(pairs) > 1000
