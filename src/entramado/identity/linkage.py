@@ -184,7 +184,7 @@ class Scorer:
         On DuckDB the comparison levels come from one SQL statement generated from the model's levels (the same
         conditions Splink would run, without the columns Splink keeps for its charts: about twice as fast at a
         million records), and weights and household conflicts are computed from the levels; on Spark (or with
-        ``via_splink``) Splink scores. Both give the same pairs, levels and weights (tests/unit/identity/test_linkage.py).
+        ``via_splink``) Splink scores. Both give the same pairs, levels and weights (``test_linkage.py``).
         """
         if self.backend == "duckdb" and not via_splink:
             rows = self._fetch(levels_sql(BLOCKING_RULES))
