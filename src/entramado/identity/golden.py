@@ -52,6 +52,11 @@ class SourceValues:
     fields: Mapping[str, Any]
 
 
+def _iso(when: dt.datetime) -> str:
+    # Times without an offset are UTC (as the index stores them).
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).isoformat()
+
+
 def _valid(attribute: str, record: SourceValues) -> bool:
     if attribute == "national_id":
         return record.fields.get("national_id_valid") is not False
@@ -107,7 +112,7 @@ def golden_record(
             "value": dict(zip(names, values, strict=True)) if len(names) > 1 else values[0],
             "source": best.source,
             "record_id": best.record_id,
-            "updated_at": best.updated_at.isoformat(),
+            "updated_at": _iso(best.updated_at),
             "sources": support[values],
         }
     return out

@@ -12,7 +12,13 @@ from entramado.db import Base
 
 
 def utcnow() -> dt.datetime:
+    """Now in UTC, naive: the tables store UTC without an offset (SQLite has no time zones)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def utc_iso(value: dt.datetime) -> str:
+    """A stored (naive, UTC) time as ISO 8601 with its offset, as the API shows it."""
+    return value.replace(tzinfo=dt.UTC).isoformat()
 
 
 class IndexedRecord(Base):

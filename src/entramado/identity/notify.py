@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from entramado.errors import BadRequest
 from entramado.identity.golden import golden_record
-from entramado.identity.models import IndexedRecord, OutboxMessage, Subscriber, Subscription, utcnow
+from entramado.identity.models import IndexedRecord, OutboxMessage, Subscriber, Subscription, utc_iso, utcnow
 from entramado.ids import ServiceId, SubsystemId
 
 log = logging.getLogger("entramado.identity.notify")
@@ -114,7 +114,7 @@ def notify_changes(
     subscribers = subscribers_of(session, [*before, *merged, *retired])
     for old, new in merged.items():
         for subscriber in subscribers.get(old, ()):
-            event = {"event": "person.merged", "person_id": old, "merged_into": new, "at": now.isoformat()}
+            event = {"event": "person.merged", "person_id": old, "merged_into": new, "at": utc_iso(now)}
             _enqueue(session, subscriber, old, event, now)
             count += 1
             if (
@@ -127,16 +127,14 @@ def notify_changes(
     session.flush()
     for old in retired:
         for subscriber in subscribers.get(old, ()):
-            _enqueue(
-                session, subscriber, old, {"event": "person.retired", "person_id": old, "at": now.isoformat()}, now
-            )
+            _enqueue(session, subscriber, old, {"event": "person.retired", "person_id": old, "at": utc_iso(now)}, now)
             count += 1
     for person_id in {*before, *merged.values()}:
         after = _golden(session, person_id)
         if after == before.get(person_id):
             continue
         for subscriber in subscribers_of(session, [person_id]).get(person_id, ()):
-            changed: dict[str, Any] = {"event": "person.changed", "person_id": person_id, "at": now.isoformat()}
+            changed: dict[str, Any] = {"event": "person.changed", "person_id": person_id, "at": utc_iso(now)}
             changed["golden"] = after
             _enqueue(session, subscriber, person_id, changed, now)
             count += 1
@@ -198,7 +196,7 @@ def outbox_status(
                 "event": json.loads(o.event)["event"],
                 "status": o.status,
                 "attempts": o.attempts,
-                "delivered_at": o.delivered_at.isoformat() if o.delivered_at else None,
+                "delivered_at": utc_iso(o.delivered_at) if o.delivered_at else None,
                 "last_error": o.last_error,
             }
             for o in session.scalars(query.limit(1000))

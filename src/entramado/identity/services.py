@@ -26,7 +26,7 @@ from entramado.identity import model as m
 from entramado.identity.frame import PERSON_FIELDS
 from entramado.identity.golden import SourceValues, golden_record
 from entramado.identity.mapping import Mapping, Rejection, read_mapping
-from entramado.identity.models import IndexedRecord, LinkRun, Person, PersonEvent, Review, utcnow
+from entramado.identity.models import IndexedRecord, LinkRun, Person, PersonEvent, Review, utc_iso, utcnow
 from entramado.identity.notify import goldens, notify_changes
 from entramado.identity.persons import assign_ids
 from entramado.identity.pipeline import LinkConfig, Timings, collect, link_table
@@ -468,7 +468,7 @@ def get_person(engine: Engine, person_id: str) -> dict[str, Any]:
             "status": person.status,
             "version": person.version,
             "golden": golden,
-            "updated_at": person.updated_at.isoformat(),
+            "updated_at": utc_iso(person.updated_at),
         }
 
 
@@ -479,7 +479,7 @@ def get_person_records(engine: Engine, person_id: str) -> dict[str, Any]:
     return {
         "person_id": person.person_id,
         "records": [
-            {"source": r.source, "record_id": r.record_id, "updated_at": r.updated_at.isoformat(), "fields": r.fields}
+            {"source": r.source, "record_id": r.record_id, "updated_at": utc_iso(r.updated_at), "fields": r.fields}
             for r in records
         ],
     }
@@ -490,7 +490,7 @@ def person_history(engine: Engine, person_id: str) -> list[dict[str, Any]]:
         rows = session.execute(
             select(PersonEvent).where(PersonEvent.person_id == person_id).order_by(PersonEvent.id)
         ).scalars()
-        return [{"kind": e.kind, "other": e.other, "run_id": e.run_id, "at": e.at.isoformat()} for e in rows]
+        return [{"kind": e.kind, "other": e.other, "run_id": e.run_id, "at": utc_iso(e.at)} for e in rows]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -524,7 +524,7 @@ def _review_dict(r: Review) -> dict[str, Any]:
         "status": r.status,
         "decision": r.decision,
         "decided_by": r.decided_by,
-        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+        "decided_at": utc_iso(r.decided_at) if r.decided_at else None,
     }
 
 
