@@ -132,7 +132,7 @@ class Scorer:
         arrow = self.connection.sql(sql).toArrow()  # a SparkSession
         return {k: arrow.column(k).to_numpy() for k in arrow.column_names}
 
-    def train(self, *, u_max_pairs: float = 1e6, seed: int = 42) -> m.Model:
+    def train(self, *, u_max_pairs: float = 2e6, seed: int = 42) -> m.Model:
         """Estimate the prior, ``u`` (random sampling) and ``m`` (EM over the training rules' patterns)."""
         from splink import block_on
 

@@ -36,7 +36,7 @@ class LinkConfig:
     backend: Backend = "duckdb"
     match_weight: float = MATCH_WEIGHT
     review_weight: float = REVIEW_WEIGHT
-    u_max_pairs: float = 1e6
+    u_max_pairs: float = 2e6  # pairs sampled to estimate u (Splink warns below its suggested budget at 1e6)
     threads: int = 0
     retrain: bool = False
 
