@@ -62,10 +62,10 @@ class ScoredPairs:
         return len(self.uid_l)
 
 
-def _settings(rules: tuple[tuple[str, ...], ...], model: m.Model | None) -> dict[str, Any]:
+def _settings(rules: tuple[tuple[str, ...], ...], model: m.Model | None, dialect: str) -> dict[str, Any]:
     from splink import block_on
 
-    comparisons = m.splink_comparisons()
+    comparisons = m.splink_comparisons(dialect)
     if model is not None:
         for comparison, ms, us in zip(comparisons, model.m, model.u, strict=True):
             for level, m_p, u_p in zip(comparison["comparison_levels"][1:-1], ms[:-1], us[:-1], strict=True):
@@ -123,7 +123,7 @@ class Scorer:
     def _linker(self, rules: tuple[tuple[str, ...], ...], model: m.Model | None) -> Any:
         from splink import Linker
 
-        return Linker(self.records, _settings(rules, model), log_level=logging.WARNING)
+        return Linker(self.records, _settings(rules, model, self.backend), log_level=logging.WARNING)
 
     def _fetch(self, sql: str) -> dict[str, npt.NDArray[Any]]:
         if self.backend == "duckdb":

@@ -311,13 +311,26 @@ COMPARISONS: tuple[Comparison, ...] = (NATIONAL_ID, GIVEN_NAMES, SURNAMES, BIRTH
 COMPARED_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys(c for comparison in COMPARISONS for c in comparison.columns))
 
 
-def splink_comparisons() -> list[dict[str, Any]]:
-    """The comparisons as Splink settings (``comparisons`` key), levels in order."""
+def level_sql(sql: str, dialect: str = "duckdb") -> str:
+    """A level's condition in ``dialect``: written for DuckDB, translated for Spark (column names unquoted, Splink's
+    ``jaro_winkler`` for ``jaro_winkler_similarity``, ``startswith`` for ``starts_with``)."""
+    if dialect == "duckdb" or sql == "ELSE":
+        return sql
+    import sqlglot
+
+    spark = sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+    return spark.replace("JAROWINKLER_SIMILARITY(", "jaro_winkler(").replace(
+        "JARO_WINKLER_SIMILARITY(", "jaro_winkler("
+    )
+
+
+def splink_comparisons(dialect: str = "duckdb") -> list[dict[str, Any]]:
+    """The comparisons as Splink settings (``comparisons`` key) for ``dialect``, levels in order."""
     out = []
     for comparison in COMPARISONS:
         levels: list[dict[str, Any]] = []
         for index, level in enumerate(comparison.levels):
-            entry: dict[str, Any] = {"sql_condition": level.sql, "label_for_charts": level.label}
+            entry: dict[str, Any] = {"sql_condition": level_sql(level.sql, dialect), "label_for_charts": level.label}
             if index == 0:
                 entry["is_null_level"] = True
             levels.append(entry)
