@@ -52,7 +52,7 @@ def test_bench_identity_small(tmp_path: Path) -> None:
     assert sum(run["by_agency"].values()) == 2000
 
     ours, splink = run["ours"], run["splink"]
-    _check_pipeline(ours, {"read_standardise", "train", "score", "cluster"}, 2000)
+    _check_pipeline(ours, {"read", "load", "train", "score", "cluster", "persist"}, 2000)
     assert ours["rejected"] == 0  # the mapping reads every generated row
     assert ours["accuracy"]["cluster_f1"] >= 0.95
     _check_pipeline(splink, {"load_clean", "train_prior", "train_u", "train_em", "predict", "cluster"}, 2000)

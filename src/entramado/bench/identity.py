@@ -210,25 +210,22 @@ def _accuracy_against_truth(con: Any, folder: Path, predicted: str) -> dict[str,
 
 
 def _run_ours(folder: Path) -> dict[str, Any]:
-    """Our batch pipeline on ``folder/MAPPING.toml``: read and standardise, train, score, cluster.
-
-    The persist stage goes here once the service exists: ``entramado.identity.services.link_mapping(...)`` writes
-    the persons and their ids; time it as a ``persist`` stage after ``cluster`` and add it to the total.
-    """
+    """Our batch linkage end to end, as ``entramado identity link`` runs it: read and standardise, train, score,
+    cluster, and persist persons with their ids into a fresh SQLite index in ``folder``."""
     import duckdb
 
-    from entramado.identity.mapping import load_mapping, read_mapping
-    from entramado.identity.pipeline import Timings, collect, link_table
+    from entramado.db import connect, sqlite_url
+    from entramado.identity.mapping import load_mapping
+    from entramado.identity.services import link_mapping
 
-    clock = _Clock()
-    with clock.stage("read_standardise"):
-        table, rejections = collect(read_mapping(load_mapping(folder / "MAPPING.toml")))
-    timings = Timings()
-    _model, pairs, labels, refused = link_table(table, timings=timings)
-    stages = {**clock.stages, **timings.stages}
+    engine = connect(sqlite_url(folder / "identity.db"))
+    report = link_mapping(engine, load_mapping(folder / "MAPPING.toml"))
+    engine.dispose()
+    stages = dict(report.timings.stages)
     peak = _peak_rss_gb()
+    sources, record_ids, persons = zip(*report.assignments, strict=True) if report.assignments else ((), (), ())
     predicted = pa.table(
-        {"agency": table.column("source"), "record_id": table.column("record_id"), "label": pa.array(labels)}
+        {"agency": list(sources), "record_id": list(record_ids), "label": list(persons)},
     )
     con: Any = duckdb.connect()
     con.register("predicted", predicted)
@@ -236,11 +233,11 @@ def _run_ours(folder: Path) -> dict[str, Any]:
         "stages_s": stages,
         "total_s": round(sum(stages.values()), 3),
         "peak_rss_gb": peak,
-        "records": table.num_rows,
-        "rejected": len(rejections),
-        "persons": len(np.unique(labels)),
-        "pairs_scored": len(pairs),
-        "links_refused": len(refused),
+        "records": report.linked,
+        "rejected": report.rejected,
+        "persons": report.persons,
+        "pairs_scored": report.pairs_scored,
+        "reviews_opened": report.reviews_opened,
         "accuracy": _accuracy_against_truth(con, folder, "predicted"),
     }
 
