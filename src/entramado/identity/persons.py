@@ -11,6 +11,7 @@ one cluster and each cluster taking one id. A cluster left without an id gets a 
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -20,10 +21,13 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 
 
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
 def new_person_id() -> str:
-    """A fresh person id: 20 random base-32 characters (100 bits), opaque by design."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
-    return "".join(secrets.choice(alphabet) for _ in range(20))
+    """A fresh person id: 20 random base-32 characters (100 bits), opaque by design, in Crockford's alphabet (no I,
+    L, O or U, so that an id read aloud or retyped survives)."""
+    return base64.b32encode(secrets.token_bytes(13)).decode()[:20].translate(_CROCKFORD)
 
 
 @dataclass

@@ -160,7 +160,7 @@ def link_mapping(
     model = None if config.retrain else latest_model(engine)
 
     say("link")
-    model, pairs, labels, refused = link_table(
+    model, pairs, labels, _refused = link_table(
         table, config=config, model=model, same=same, different=different, timings=timings, spark=spark
     )
 
@@ -182,7 +182,7 @@ def link_mapping(
                 person_of[uid] = pid
         now = utcnow()
         withdrawn = [key for key in previous if key not in uid_of]
-        reviews = _review_pairs(pairs, labels, refused, config)
+        reviews = _review_pairs(pairs, labels, config)
         with engine.begin() as connection:
             session = Session(bind=connection)
             run = LinkRun(model=json.dumps(model.as_dict()), started_at=now)
@@ -192,7 +192,7 @@ def link_mapping(
             changed = _changed_persons(keys, person_of, fingerprints, previous, withdrawn)
             before = goldens(session, changed)
             _write_records(connection, keys, person_of, fingerprints, values, previous, withdrawn, now)
-            _record_persons(session, assignment, changed, run_id, now)
+            _record_persons(session, connection, assignment, changed, run_id, now)
             opened = _open_reviews(session, reviews, keys, pairs, model)
             session.flush()
             notified = notify_changes(session, before, merged=assignment.merged, retired=assignment.retired, now=now)
@@ -285,21 +285,31 @@ def _write_records(
             ),
             updates,
         )
-    if not inserts:
+    bulk_insert(
+        connection,
+        "identity_records",
+        ("source", "record_id", "person_id", "fingerprint", "data", "updated_at"),
+        inserts,
+    )
+
+
+def bulk_insert(connection: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert many rows through the driver's bulk path (COPY on PostgreSQL, one prepared statement on SQLite): a
+    million rows at the first run, which the ORM would take minutes over. ``table`` and ``columns`` are ours."""
+    if not rows:
         return
-    # A million rows at the first run: the drivers' bulk paths, not one statement per row through the ORM.
     raw = connection.connection.driver_connection
-    columns = "source, record_id, person_id, fingerprint, data, updated_at"
+    names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
-        with raw.cursor().copy(f"COPY identity_records ({columns}) FROM STDIN") as copy:
-            for row in inserts:
+        with raw.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
                 copy.write_row(row)
-    else:
-        stamp = now.isoformat(sep=" ")
-        raw.executemany(
-            f"INSERT INTO identity_records ({columns}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
-            ((s, r, p, f, v, stamp) for s, r, p, f, v, _ in inserts),
-        )
+        return
+    marks = ", ".join("?" for _ in columns)
+    raw.executemany(
+        f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608
+        ([v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v for v in row] for row in rows),
+    )
 
 
 def _changed_persons(
@@ -322,19 +332,23 @@ def _changed_persons(
     return changed
 
 
-def _record_persons(session: Session, assignment: Any, changed: set[str], run_id: int, now: dt.datetime) -> None:
-    created = set(assignment.created)
-    if created:
-        session.execute(
-            Person.__table__.insert(),  # type: ignore[attr-defined]
-            [
-                {"person_id": pid, "status": "active", "version": 1, "created_at": now, "updated_at": now}
-                for pid in sorted(created)
-            ],
-        )
-    events: list[dict[str, Any]] = [
-        {"person_id": pid, "kind": "created", "other": None, "run_id": run_id, "at": now} for pid in sorted(created)
-    ]
+def _record_persons(
+    session: Session, connection: Any, assignment: Any, changed: set[str], run_id: int, now: dt.datetime
+) -> None:
+    created = sorted(assignment.created)
+    bulk_insert(
+        connection,
+        "identity_persons",
+        ("person_id", "status", "version", "created_at", "updated_at"),
+        [(pid, "active", 1, now, now) for pid in created],
+    )
+    bulk_insert(
+        connection,
+        "identity_person_events",
+        ("person_id", "kind", "run_id", "at"),
+        [(pid, "created", run_id, now) for pid in created],
+    )
+    events: list[dict[str, Any]] = []
     for old, new in sorted(assignment.merged.items()):
         session.execute(
             update(Person)
@@ -349,7 +363,7 @@ def _record_persons(session: Session, assignment: Any, changed: set[str], run_id
             update(Person).where(Person.person_id == old).values(status="retired", golden=None, updated_at=now)
         )
         events.append({"person_id": old, "kind": "retired", "other": None, "run_id": run_id, "at": now})
-    kept_changed = sorted(changed - created - set(assignment.merged) - set(assignment.retired))
+    kept_changed = sorted(changed - set(created) - set(assignment.merged) - set(assignment.retired))
     for chunk in _chunks(kept_changed, 500):
         session.execute(
             update(Person)
@@ -374,11 +388,14 @@ class _ReviewPair:
     kind: str
 
 
-def _review_pairs(pairs: Any, labels: Any, refused: Sequence[tuple[int, int]], config: LinkConfig) -> list[_ReviewPair]:
-    """Uncertain pairs left in different persons, and strong links the household rules refused."""
+def _review_pairs(pairs: Any, labels: Any, config: LinkConfig) -> list[_ReviewPair]:
+    """Uncertain pairs left in different persons, and strong pairs the household rules kept apart although they
+    share a cédula (one record carries someone else's: a parent's on a child's record, a typing error), which an
+    official should correct. Siblings and twins with cédulas of their own are kept apart without asking anyone."""
     split = labels[pairs.uid_l] != labels[pairs.uid_r]
     uncertain = (pairs.weight >= config.review_weight) & (pairs.weight < config.match_weight) & ~pairs.conflict
-    household = (pairs.weight >= config.match_weight) & pairs.conflict
+    same_id = np.isin(pairs.levels[:, 0], (1, 2))  # national_id: exact (valid or not)
+    household = (pairs.weight >= config.match_weight) & pairs.conflict & same_id
     out = [_ReviewPair(int(i), "uncertain") for i in np.flatnonzero(split & uncertain)]
     out.extend(_ReviewPair(int(i), "household") for i in np.flatnonzero(split & household))
     return out
