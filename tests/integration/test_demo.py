@@ -3,6 +3,7 @@ state."""
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import subprocess
@@ -34,7 +35,10 @@ def test_demo_runs_and_restarts(tmp_path: Path) -> None:
             timeout=180,
         )
         assert done.returncode == 0, f"{attempt}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
-        assert "check: 200 UY-DEMO/GOB/DGI/tributos/ingresos" in done.stdout, done.stdout[-2000:]
+        # The calls are about the person index's example person, whom DNIC and DGI's systems hold too.
+        ci = json.loads((tmp_path / "identity" / "example.json").read_text())["ci"]
+        assert f'check: 200 UY-DEMO/GOB/DNIC/identificacion/personas {{"ci":"{ci}",' in done.stdout, done.stdout[-2000:]
+        assert f'check: 200 UY-DEMO/GOB/DGI/tributos/ingresos {{"ci":"{ci}",' in done.stdout, done.stdout[-2000:]
         assert "check: 200 UY-DEMO/GOB/DNIC/indice/personas match" in done.stdout, done.stdout[-2000:]
         assert "curl" in done.stdout and "X-Road-Client" in done.stdout
     verify = subprocess.run(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ def _until(what: str, probe: Callable[[], Any], timeout: float) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s")
         time.sleep(0.25)
+
+
+def _plain(name: str) -> str:
+    """A name without accents, as the index standardises it."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name.upper()) if not unicodedata.combining(c))
 
 
 def test_move_of_house_is_told_to_every_agency_following_the_person(tmp_path: Path) -> None:
@@ -87,6 +93,36 @@ def _exercise(http: httpx.Client, base: int, data_dir: Path) -> None:
         headers["Entramado-Data-Subject"] = subject
         url = f"http://127.0.0.1:{base + OFFSET[agency]}/r1/{INDEX}{path}"
         return http.request(method, url, headers=headers, json=body)
+
+    # One population: the example person's cédula answers at DNIC through the network, and the index's golden
+    # record of the person has the same cédula and names (taken from DNIC's record); BPS and DGI hold the person too.
+    subject = f"UY-CI:{example['ci']}"
+    asked = {"X-Road-Client": CLIENTS["BPS"], "Entramado-Purpose": "prestaciones-sociales"}
+    identity = http.get(
+        f"http://127.0.0.1:{base + OFFSET['BPS']}/r1/{BASE}/DNIC/identificacion/personas/personas/{example['ci']}",
+        headers={**asked, "Entramado-Data-Subject": subject},
+    )
+    assert identity.status_code == 200, identity.text
+    assert identity.headers["X-Road-Service"] == f"{BASE}/DNIC/identificacion/personas"
+    dnic = identity.json()
+    assert dnic["ci"] == example["ci"]
+    golden = index("BPS", "GET", f"/persons/{person}", f"ENTRAMADO-PID:{person}")
+    assert golden.status_code == 200, golden.text
+    values = {name: attribute["value"] for name, attribute in golden.json()["golden"].items()}
+    assert values["national_id"] == dnic["ci"].zfill(8)
+    names = ("nombres", "primer_apellido", "segundo_apellido")
+    assert [_plain(dnic[n]) for n in names] == [
+        _plain(values[n]) for n in ("given_names", "first_surname", "second_surname")
+    ]
+    assert [_plain(dnic[n]) for n in names] == [
+        _plain(example["fields"][n]) for n in ("given_names", "first_surname", "second_surname")
+    ]
+    assert (dnic["fecha_nacimiento"], dnic["sexo"]) == (values["birth_date"], values["sex"])
+    systems = {agency: f"http://127.0.0.1:{base + 20 + OFFSET[agency]}/personas/{example['ci']}" for agency in OFFSET}
+    assert http.get(f"{systems['BPS']}/afiliacion").status_code == 200
+    assert http.get(f"{systems['DGI']}/ingresos").json()["ci"] == example["ci"]
+    assert http.get(f"{systems['IM']}/domicilio").status_code == 404  # IM holds no record of the person yet
+    assert http.get(f"http://127.0.0.1:{base + 21}/personas/12345672").status_code == 404  # nobody's cédula
 
     # BPS finds the person by what it knows of them.
     found = index("BPS", "POST", "/persons/match", f"UY-CI:{example['ci']}", {"fields": example["fields"]})

@@ -4,20 +4,34 @@ They are what sits *behind* each gateway: plain HTTP, no security of their own, 
 on loopback. Each publishes an OpenAPI description the registry stores. BPS, DGI and IM also take
 the person index's change notifications (service ``avisos``, ``POST /notificaciones``) and list
 what they received (``GET /notificaciones``, local only, for the demo and its tests).
+
+There is one population: the identity synthetic generator's, with the seed and size of the records the person
+index links (``demo/index.py`` writes them). Each agency's system serves the persons it holds records of, with
+the truth behind the records (the name as the civil registry has it, the household's address), so a cédula the
+demo prints answers at the agencies and in the index alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from entramado.demo.population import Person, generate
+from entramado.identity.synthetic import (
+    Household,
+    HouseholdAddress,
+    Person,
+    SyntheticConfig,
+    generate_records,
+    iter_households,
+)
 
 CI = Path(..., pattern=r"^[0-9]{7,8}$", description="Cédula de identidad, with check digit")
 NOTIFICATIONS_PATH = "/notificaciones"
@@ -106,21 +120,93 @@ GRANTS: tuple[tuple[str, str, list[str], str | None, str | None], ...] = (
 )
 
 
-def _person(people: dict[str, Person], ci: str) -> Person:
-    person = people.get(ci)
-    if person is None:
+#: The agencies' records, as the identity synthetic generator writes them for this seed and size: the person index
+#: links them (``demo/index.py``) and the agencies' systems serve the persons behind them.
+RECORDS = 3000
+SEED = 450
+#: The only year DGI has declarations for.
+TAX_YEAR = 2025
+
+
+@dataclass(frozen=True)
+class Citizen:
+    """A person as the agencies' systems know them: the truth behind their records, and what follows from it."""
+
+    person: Person
+    address: HouseholdAddress
+    affiliated: bool  # contributes to social security
+    benefits: tuple[str, ...]
+    income: int  # declared nominal income in TAX_YEAR, pesos
+
+    @property
+    def ci(self) -> str:
+        """The cédula's digits as people write them (``9686429``, no padding)."""
+        return str(int(self.person.cedula_digits))
+
+
+#: Agency code -> the persons it holds records of, by :attr:`Citizen.ci`.
+Population = dict[str, dict[str, Citizen]]
+
+
+def population(records: int = RECORDS, seed: int = SEED) -> Population:
+    """The persons each agency holds at least one record of, among the ``records`` synthetic records of ``seed``.
+
+    A record carries the truth's person id, not always the person's own cédula (a typo at DGI, a parent's at BPS or
+    IM for a minor): the agency serves the person, under their true cédula.
+    """
+    config = SyntheticConfig()
+    held: dict[int, set[str]] = {}
+    for record in generate_records(records, seed=seed, config=config):
+        held.setdefault(record.person_id, set()).add(record.agency)
+    out: Population = {agency.code: {} for agency in AGENCIES}
+    remaining = len(held)
+    households = iter_households(seed, config)
+    while remaining:  # records come household by household: the people behind them are the stream's first ones
+        household = next(households)
+        for person in household.members:
+            agencies = held.get(person.person_id)
+            if agencies is None:
+                continue
+            remaining -= 1
+            citizen = _citizen_of(person, household, config.reference_date)
+            for agency in agencies:
+                out[agency][citizen.ci] = citizen
+    return out
+
+
+def _citizen_of(person: Person, household: Household, at: dt.date) -> Citizen:
+    """What no record carries (affiliation, benefits, income) follows from the person, their household and a draw
+    seeded by their cédula: the same at every start. Ages are at the generator's reference date ``at``."""
+    born = person.birth_date
+    age = at.year - born.year - ((at.month, at.day) < (born.month, born.day))
+    parent = any(person.person_id in m.parent_ids and m.is_minor(at) for m in household.members)
+    draw = random.Random(f"entramado-demo/{person.cedula_digits}")
+    # Retirees and four adults in five contribute; a minor is covered through a parent and declares nothing.
+    affiliated = age >= 65 or (age >= 18 and draw.random() < 0.8)
+    if age >= 65:
+        benefits: tuple[str, ...] = ("jubilacion",)
+    else:
+        benefits = ("asignacion-familiar",) if affiliated and parent else ()
+    income = draw.randint(0, 250) * 10_000 if age >= 18 else 0
+    return Citizen(person, household.address, affiliated, benefits, income)
+
+
+def _citizen(people: Mapping[str, Citizen], ci: str) -> Citizen:
+    citizen = people.get(ci.lstrip("0"))  # 8 digits padded (09686429) or as written (9686429)
+    if citizen is None:
         raise HTTPException(404, f"no person with cédula {ci}")
-    return person
+    return citizen
 
 
-def dnic_app(people: dict[str, Person]) -> FastAPI:
+def dnic_app(people: Mapping[str, Citizen]) -> FastAPI:
     app = FastAPI(title="DNIC — personas", version="1.0.0")
 
     @app.get("/personas/{ci}", summary="Identity data of a person")
     def persona(ci: str = CI) -> dict[str, Any]:
-        p = _person(people, ci)
+        c = _citizen(people, ci)
+        p = c.person
         return {
-            "ci": p.ci,
+            "ci": c.ci,
             "nombres": p.given_names,
             "primer_apellido": p.first_surname,
             "segundo_apellido": p.second_surname,
@@ -131,41 +217,43 @@ def dnic_app(people: dict[str, Person]) -> FastAPI:
     return app
 
 
-def bps_app(people: dict[str, Person]) -> FastAPI:
+def bps_app(people: Mapping[str, Citizen]) -> FastAPI:
     app = FastAPI(title="BPS — afiliaciones", version="1.0.0")
 
     @app.get("/personas/{ci}/afiliacion", summary="Social-security affiliation")
     def afiliacion(ci: str = CI) -> dict[str, Any]:
-        p = _person(people, ci)
-        return {
-            "ci": p.ci,
-            "afiliado": p.affiliated,
-            "prestaciones": ["asignacion-familiar"] if p.affiliated else [],
-        }
+        c = _citizen(people, ci)
+        return {"ci": c.ci, "afiliado": c.affiliated, "prestaciones": list(c.benefits)}
 
     return app
 
 
-def dgi_app(people: dict[str, Person]) -> FastAPI:
+def dgi_app(people: Mapping[str, Citizen]) -> FastAPI:
     app = FastAPI(title="DGI — ingresos", version="1.0.0")
 
     @app.get("/personas/{ci}/ingresos", summary="Declared yearly income")
-    def ingresos(ci: str = CI, anio: int = Query(2025, ge=2000, le=2100)) -> dict[str, Any]:
-        p = _person(people, ci)
-        if anio != 2025:
+    def ingresos(ci: str = CI, anio: int = Query(TAX_YEAR, ge=2000, le=2100)) -> dict[str, Any]:
+        c = _citizen(people, ci)
+        if anio != TAX_YEAR:
             raise HTTPException(404, f"no declaration for {anio}")
-        return {"ci": p.ci, "anio": anio, "ingresos_nominales_uyu": p.income_2025}
+        return {"ci": c.ci, "anio": anio, "ingresos_nominales_uyu": c.income}
 
     return app
 
 
-def im_app(people: dict[str, Person]) -> FastAPI:
+def im_app(people: Mapping[str, Citizen]) -> FastAPI:
     app = FastAPI(title="IM — trámites", version="1.0.0")
 
     @app.get("/personas/{ci}/domicilio", summary="Address on the municipal register")
     def domicilio(ci: str = CI) -> dict[str, Any]:
-        p = _person(people, ci)
-        return {"ci": p.ci, "calle": p.street, "numero": p.number, "departamento": p.department}
+        c = _citizen(people, ci)
+        a = c.address
+        return {
+            "ci": c.ci,
+            "calle": f"{a.street_type} {a.street_name}",
+            "numero": a.number,
+            "departamento": a.department,
+        }
 
     @app.get("/tramites", summary="Catalogue of municipal procedures")
     def tramites() -> list[dict[str, str]]:
@@ -232,8 +320,9 @@ def add_inbox(app: FastAPI, inbox: Inbox) -> None:
 APPS = {"DNIC": dnic_app, "BPS": bps_app, "DGI": dgi_app, "IM": im_app}
 
 
-def agency_app(code: str, people: dict[str, Person]) -> FastAPI:
-    """An agency's whole system: its services, and the notification inbox when it follows persons."""
+def agency_app(code: str, people: Mapping[str, Citizen]) -> FastAPI:
+    """An agency's whole system over the persons it holds (by cédula): its services, and the notification inbox
+    when it follows persons."""
     app = APPS[code](people)
     if code in SUBSCRIBERS:
         add_inbox(app, Inbox())
@@ -244,9 +333,9 @@ async def serve_all(ports: dict[str, int]) -> None:
     """Run every agency's system on its port in one process."""
     import uvicorn
 
-    people = generate()
+    held = population()
     servers = [
-        uvicorn.Server(uvicorn.Config(agency_app(code, people), host="127.0.0.1", port=port, log_level="warning"))
+        uvicorn.Server(uvicorn.Config(agency_app(code, held[code]), host="127.0.0.1", port=port, log_level="warning"))
         for code, port in ports.items()
     ]
     await asyncio.gather(*(server.serve() for server in servers))

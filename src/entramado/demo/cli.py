@@ -36,7 +36,6 @@ from entramado.demo.network import (
     start_gateway,
     start_registry,
 )
-from entramado.demo.population import generate
 from entramado.registry.config import open_config
 from entramado.registry.services import Registry
 
@@ -121,10 +120,9 @@ def demo(
         for proc in procs:
             proc.wait_ready(timeout=60)
         _subscribe(console, layouts)
-        person = next(iter(generate().values()))
-        _show(console, registry_url, index_url, layouts, service_ports, person.ci, example)
+        _show(console, registry_url, index_url, layouts, service_ports, example)
         if check:
-            _check(layouts, person.ci, example)
+            _check(layouts, example)
             return
         console.print("\n[green]Running.[/green] Press Ctrl-C to stop; `entramado demo` starts again from this state.")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -138,6 +136,10 @@ def demo(
         console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None
     finally:
+        # A second signal must not cut the stop short (Ctrl-C twice, or `timeout`, which signals the demo and then its
+        # whole process group): the parts run in sessions of their own and would be left holding their ports.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for proc in reversed(procs):
             proc.stop()
 
@@ -157,13 +159,12 @@ def _subscribe(console: Console, layouts: dict[str, GatewayLayout]) -> None:
 
 def _publish_services(registry: Registry) -> None:
     """Publish the agencies' services, the person index and the grants that are not published yet."""
-    people = generate(1)
     published = {m["id"] for m in registry.list_members()}
     existing = {g["client"] + ">" + g["service"] for g in _grants(registry)}
     for agency in AGENCIES:
         member = f"{BASE}/{agency.code}"
         assert member in published
-        openapi = agency_app(agency.code, people).openapi()
+        openapi = agency_app(agency.code, {}).openapi()  # the description does not depend on the persons held
         for service in agency.services:
             document = {
                 **openapi,
@@ -204,7 +205,6 @@ def _show(
     index_url: str,
     layouts: dict[str, GatewayLayout],
     ports: dict[str, int],
-    ci: str,
     example: index.Example,
 ) -> None:
     table = Table(title="What runs where")
@@ -222,7 +222,7 @@ def _show(
     table.add_row("person index", f"{BASE}/{INDEX_SUBSYSTEM}", f"{index_url}/docs")
     console.print(table)
     console.print("\n[bold]Try these calls[/bold] (an agency's system calling its own gateway):")
-    for text, cmd in _calls(layouts, ci):
+    for text, cmd in _calls(layouts, example.ci):
         console.print(f"# {text}\n{cmd}\n", soft_wrap=True, highlight=False, markup=False)
     console.print("[bold]The person index, and a citizen who moves house[/bold]:")
     for text, cmd in _index_calls(layouts, ports, example):
@@ -310,12 +310,19 @@ def _index_calls(
     ]
 
 
-def _check(layouts: dict[str, GatewayLayout], ci: str, example: index.Example) -> None:
-    """One exchange between agencies and one match in the person index, both through BPS's gateway."""
+def _check(layouts: dict[str, GatewayLayout], example: index.Example) -> None:
+    """Two exchanges between agencies and one match in the person index, all through BPS's gateway and all about
+    the example person."""
     import urllib.request
 
     bps = layouts["BPS"].consumer_url
+    ci = example.ci
     calls: list[tuple[str, dict[str, str], bytes | None]] = [
+        (
+            f"{bps}/r1/{BASE}/DNIC/identificacion/personas/personas/{ci}",
+            {"Entramado-Purpose": "prestaciones-sociales", "Entramado-Data-Subject": f"UY-CI:{ci}"},
+            None,
+        ),
         (
             f"{bps}/r1/{BASE}/DGI/tributos/ingresos/personas/{ci}/ingresos",
             {"Entramado-Purpose": "prestaciones-sociales", "Entramado-Data-Subject": f"UY-CI:{ci}"},

@@ -1,7 +1,8 @@
 """The person index in the demo: its first linkage, its settings, its publication and the agencies' subscriptions.
 
-At first start the agencies' source files are written by the identity synthetic generator and linked in one batch
-into ``DATA_DIR/identity/identity.db``; one person held by BPS and DGI (and not by IM) is kept in ``example.json``
+At first start the agencies' source files are written by the identity synthetic generator (with the seed and size
+of the population the agencies' systems serve, ``demo/agencies.py``) and linked in one batch into
+``DATA_DIR/identity/identity.db``; one person held by DNIC, BPS and DGI (and not by IM) is kept in ``example.json``
 for the calls the demo prints and for its tests. Later starts reuse all of it. The index then runs as
 ``entramado identity serve`` and is an ordinary service of DNIC on the network, which each subscribing agency calls
 through its own gateway to say where it takes notifications and which persons it follows.
@@ -16,14 +17,15 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from entramado.demo.agencies import NOTIFICATIONS_PATH
+from entramado.demo.agencies import NOTIFICATIONS_PATH, RECORDS, SEED
+from entramado.identity.synthetic import SyntheticRecord, generate_records, write_csv
 
 PURPOSE = "identificacion"
 PERSONAL_DATA = ("identidad",)
@@ -37,8 +39,6 @@ PUBLIC_OPERATIONS = (
     ("POST", "/subscriptions"),
     ("GET", "/persons/{person_id}/notifications"),
 )
-RECORDS = 3000
-SEED = 450
 #: Where the example person moves to (the municipality records it).
 NEW_ADDRESS = {"address": "Av. Italia 2890 apto 501", "department": "Montevideo"}
 MOVE_RECORD_ID = "MUDANZA-0001"
@@ -46,7 +46,8 @@ MOVE_RECORD_ID = "MUDANZA-0001"
 
 @dataclass(frozen=True)
 class Example:
-    """A person of the index the demo's calls use: held by BPS and DGI, not yet by IM."""
+    """A person of the index the demo's calls use: held by DNIC, BPS and DGI, not yet by IM, in the index and in the
+    agencies' systems alike."""
 
     person_id: str
     ci: str
@@ -72,12 +73,11 @@ def prepare(directory: Path, say: Callable[[str], None], records: int = RECORDS)
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     say(f"writing {records:,} synthetic records for DNIC, BPS, DGI and IM")
-    from entramado.identity.synthetic import generate_records, write_csv
-
-    write_csv(generate_records(records, seed=SEED), partial / "sources", truth=False)
+    written = list(generate_records(records, seed=SEED))
+    write_csv(written, partial / "sources", truth=False)
     _link(partial, say)
     say("choosing an example person")
-    example = _choose_example(partial)
+    example = _choose_example(partial, written)
     (partial / "example.json").write_text(json.dumps(asdict(example), indent=2, ensure_ascii=False))
     if directory.exists():  # an index folder without example.json is a half-made first start
         shutil.rmtree(directory)
@@ -106,9 +106,10 @@ def _link(directory: Path, say: Callable[[str], None]) -> None:
         engine.dispose()
 
 
-def _choose_example(directory: Path) -> Example:
-    """The first person (in DNIC's file order) with one record at each of DNIC, BPS and DGI and none at IM, whose
-    DNIC values plus the new address match them in real time: that is what IM's record of the move will do."""
+def _choose_example(directory: Path, records: Sequence[SyntheticRecord]) -> Example:
+    """The first person (in DNIC's file order) with one record at each of DNIC, BPS and DGI and none at IM, in the
+    index and in the agencies' systems (a linkage error must not make the printed calls fail), whose DNIC values plus
+    the new address match them in real time: that is what IM's record of the move will do."""
     from sqlalchemy import text
 
     from entramado.db import make_engine, sqlite_url
@@ -125,6 +126,11 @@ def _choose_example(directory: Path) -> Example:
                 held.setdefault(person_id, []).append(source)
                 if source == "DNIC":
                     person_of[record_id] = person_id
+        # The truth behind the sources: which person each record is of, and which agencies' systems serve that person.
+        truth = {(r.agency, r.record_id): r.person_id for r in records}
+        serve: dict[int, set[str]] = {}
+        for r in records:
+            serve.setdefault(r.person_id, set()).add(r.agency)
         index = RealtimeIndex(engine)
         index.load()
         with (directory / "sources" / "DNIC.csv").open(newline="", encoding="utf-8") as handle:
@@ -134,7 +140,10 @@ def _choose_example(directory: Path) -> Example:
         for row in rows:
             person_id = person_of.get(row["record_id"], "")
             adult = int(row["birth_date"][:4]) < 2005
-            if sorted(held.get(person_id, [])) != ["BPS", "DGI", "DNIC"] or not row["cedula"] or not adult:
+            ci = "".join(c for c in row["cedula"] if c.isdigit())
+            if sorted(held.get(person_id, [])) != ["BPS", "DGI", "DNIC"] or not ci or not adult:
+                continue
+            if serve[truth["DNIC", row["record_id"]]] != {"DNIC", "BPS", "DGI"}:
                 continue
             fields = {
                 "national_id": row["cedula"],
@@ -147,7 +156,6 @@ def _choose_example(directory: Path) -> Example:
             }
             result = index.match({**fields, **NEW_ADDRESS})
             if result.decision == "match" and result.person_id == person_id:
-                ci = "".join(c for c in row["cedula"] if c.isdigit())
                 return Example(person_id, ci, fields, ["BPS", "DGI", "DNIC"])
     finally:
         engine.dispose()
