@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,10 +25,30 @@ K = TypeVar("K", bound=Hashable)
 _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
+class _RandomBytes:
+    """Bytes from the operating system's generator, drawn 64 KiB at a time: a first run creates hundreds of
+    thousands of ids, and one system call each would cost seconds."""
+
+    def __init__(self) -> None:
+        self.buffer, self.offset = b"", 0
+        self.lock = threading.Lock()
+
+    def take(self, n: int) -> bytes:
+        with self.lock:
+            if self.offset + n > len(self.buffer):
+                self.buffer, self.offset = secrets.token_bytes(65536), 0
+            out = self.buffer[self.offset : self.offset + n]
+            self.offset += n
+            return out
+
+
+_random = _RandomBytes()
+
+
 def new_person_id() -> str:
     """A fresh person id: 20 random base-32 characters (100 bits), opaque by design, in Crockford's alphabet (no I,
     L, O or U, so that an id read aloud or retyped survives)."""
-    return base64.b32encode(secrets.token_bytes(13)).decode()[:20].translate(_CROCKFORD)
+    return base64.b32encode(_random.take(13)).decode()[:20].translate(_CROCKFORD)
 
 
 @dataclass
