@@ -59,3 +59,18 @@ def identity(
     if out is not None:
         out.write_text(text + "\n")
     print(text)
+
+
+@app.command("identity-realtime")
+def identity_realtime(
+    records: int = typer.Option(1_000_000, help="Records in the in-memory index."),
+    queries: int = typer.Option(1000, help="Held-out records to match."),
+    baseline_queries: int = typer.Option(20, help="Of those, how many Splink's predict_between also answers."),
+    seed: int = typer.Option(0, help="Seed of the synthetic population."),
+    cache: Path | None = typer.Option(None, help="Keep the standardised records here to skip that step next time."),
+) -> None:
+    """Real-time matching of one record against an index of N records, against Splink's predict_between."""
+    from entramado.bench.identity_realtime import bench_realtime
+
+    result = bench_realtime(records, queries, seed, cache=cache, baseline_queries=baseline_queries)
+    print(json.dumps(result, indent=2))

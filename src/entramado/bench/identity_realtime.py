@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import resource
 import sys
 import time
@@ -28,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from entramado.identity.frame import PERSON_FIELDS, FrameBuilder, keyed_values
+from entramado.identity.linkage import BLOCKING_RULES, splink_settings
 from entramado.identity.mapping import RecordRejected, standardise_fields
 from entramado.identity.model import Model
 from entramado.identity.realtime import RecordIndex
@@ -143,7 +145,12 @@ def _percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 def bench_realtime(
-    n_records: int = 1_000_000, queries: int = 1000, seed: int = 0, *, cache: Path | None = None
+    n_records: int = 1_000_000,
+    queries: int = 1000,
+    seed: int = 0,
+    *,
+    cache: Path | None = None,
+    baseline_queries: int = 20,
 ) -> dict[str, Any]:
     """Build an index of ``n_records`` synthetic records and match ``queries`` held-out records of the same
     population against it.
@@ -153,6 +160,7 @@ def bench_realtime(
         queries: held-out records to match (drawn at random among ``n_records + queries`` generated records).
         seed: the synthetic population and the draw.
         cache: a folder to keep the standardised records in (Parquet), to skip standardisation next time.
+        baseline_queries: how many of the queries Splink's ``predict_between`` also answers (0: no baseline).
 
     Returns:
         JSON-able figures: build time (wall and CPU seconds), RSS (MB) before and after the build and at its peak
@@ -177,7 +185,6 @@ def bench_realtime(
     build_s, build_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     rss_after = _current_rss_mb()
     indexed_persons = set(indexed.column("person_id").to_pylist())
-    del indexed
 
     columns = [queried.column(name).to_pylist() for name in PERSON_FIELDS]
     truth = queried.column("person_id").to_pylist()
@@ -199,6 +206,7 @@ def bench_realtime(
         outcomes["person_indexed" if person in indexed_persons else "person_not_indexed"][outcome] += 1
     for figures in (wall, cpu, scored):
         figures.sort()
+    baseline = _splink_baseline(indexed, queried, model, baseline_queries) if baseline_queries else None
     return {
         "records": len(index),
         "queries": len(wall),
@@ -212,7 +220,29 @@ def bench_realtime(
         "match_cpu_ms": _percentiles(cpu),
         "scored_per_query": {"p50": _percentile(scored, 0.5), "p99": _percentile(scored, 0.99), "max": scored[-1]},
         "outcomes": {group: dict(sorted(counts.items())) for group, counts in outcomes.items()},
+        "splink_predict_between": baseline,
     }
+
+
+def _splink_baseline(indexed: pa.Table, queried: pa.Table, model: Model, queries: int) -> dict[str, Any]:
+    """The baseline: Splink's own way to score new records against an existing table (``predict_between``), with
+    the same comparisons, blocking rules and parameters, one query at a time on DuckDB."""
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    con = duckdb.connect()
+    db = DuckDBAPI(connection=con)
+    left = db.register(indexed.drop(["person_id"]), table_name="indexed")
+    linker = Linker(left, splink_settings(BLOCKING_RULES, model, "duckdb"), log_level=logging.ERROR)
+    wall: list[float] = []
+    for i in range(min(queries, queried.num_rows)):
+        right = db.register(queried.slice(i, 1).drop(["person_id"]), table_name=f"query_{i}")
+        t0 = time.perf_counter()
+        linker.inference.predict_between(left, right, warning_mode="never").as_record_list()
+        wall.append((time.perf_counter() - t0) * 1000)
+    con.close()
+    wall.sort()
+    return {"queries": len(wall), "match_ms": _percentiles(wall)}
 
 
 def _percentiles(sorted_ms: Sequence[float]) -> dict[str, float]:
@@ -231,8 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="folder to keep the standardised records in")
+    parser.add_argument("--baseline-queries", type=int, default=20, help="queries Splink's predict_between answers")
     args = parser.parse_args(argv)
-    print(json.dumps(bench_realtime(args.records, args.queries, args.seed, cache=args.cache), indent=2))
+    result = bench_realtime(
+        args.records, args.queries, args.seed, cache=args.cache, baseline_queries=args.baseline_queries
+    )
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -62,7 +62,8 @@ class ScoredPairs:
         return len(self.uid_l)
 
 
-def _settings(rules: tuple[tuple[str, ...], ...], model: m.Model | None, dialect: str) -> dict[str, Any]:
+def splink_settings(rules: tuple[tuple[str, ...], ...], model: m.Model | None, dialect: str) -> dict[str, Any]:
+    """Splink settings for our comparisons (in ``dialect``) and blocking rules, with ``model``'s parameters."""
     from splink import block_on
 
     comparisons = m.splink_comparisons(dialect)
@@ -123,7 +124,7 @@ class Scorer:
     def _linker(self, rules: tuple[tuple[str, ...], ...], model: m.Model | None) -> Any:
         from splink import Linker
 
-        return Linker(self.records, _settings(rules, model, self.backend), log_level=logging.WARNING)
+        return Linker(self.records, splink_settings(rules, model, self.backend), log_level=logging.WARNING)
 
     def _fetch(self, sql: str) -> dict[str, npt.NDArray[Any]]:
         if self.backend == "duckdb":
