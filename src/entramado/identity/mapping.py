@@ -54,27 +54,33 @@ line break is still one row. Blank rows are skipped and are not records. For Par
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import csv
 import dataclasses
 import difflib
 import importlib
 import importlib.util
+import io
+import operator
 import os
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, Literal, NamedTuple, cast
 
 from entramado.identity.standardise import (
     DATE_FORMAT_DESCRIPTIONS,
+    Address,
     DateFormat,
     Sex,
     StandardisationError,
+    _current_date,
     cedula_check_digit,
     department,
     normalise_email,
@@ -591,36 +597,113 @@ class Rejection:
 Result = SourceRecord | Rejection
 
 
-def _name_text(field: str, text: str, notes: list[Note], *, keep_hyphens: bool = True) -> str | None:
+class _Rejected(NamedTuple):
+    """A cached outcome that rejects the record; it is raised as a new :class:`RecordRejected` on every use."""
+
+    field: str
+    reason: str
+
+
+# Standardising a field is a pure function of its raw value, and values repeat heavily in a person index (a few
+# thousand given names and surnames, sex codes, departments, some tens of thousands of dates, a household's address on
+# each member's record), so the outcome of each step below is kept: the value, the Note that leaves it empty, or the
+# _Rejected that rejects the record. Outcomes are immutable; each record still gets its own list of notes. The size
+# holds about one large source's distinct addresses; the least recently used outcomes are dropped first.
+_FIELD_CACHE_SIZE = 1 << 17
+_BARE_UNIT = re.compile(r"\d+[A-Z]?|[A-Z]\d*")
+_POSTCODE = re.compile(r"\d{5}")
+
+
+def _left_empty(field: str, error: StandardisationError) -> Note:
+    return Note(field, str(StandardisationError(field, error.value, error.reason + "; left empty")))
+
+
+def _rejected(field: str, error: StandardisationError) -> _Rejected:
+    return _Rejected(field, str(StandardisationError(field, error.value, error.reason)))
+
+
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _name_outcome(field: str, text: str, keep_hyphens: bool) -> tuple[str | None, Note | None] | _Rejected:
     normalised = normalise_text(text, keep_hyphens=keep_hyphens)
     if not normalised:
-        notes.append(Note(field, f"{field} {text!r}: has no letters; left empty"))
-        return None
+        return None, Note(field, f"{field} {text!r}: has no letters; left empty")
     digits = sorted({ch for ch in normalised if ch.isdigit()})
     if digits:
         error = StandardisationError(field, text, f"contains digits ({''.join(digits)}); names have none")
-        raise RecordRejected(field, str(error))
-    return normalised
+        return _Rejected(field, str(error))
+    return normalised, None
 
 
-def _rejected(field: str, error: StandardisationError) -> RecordRejected:
-    return RecordRejected(field, str(StandardisationError(field, error.value, error.reason)))
+def _name_text(field: str, text: str, notes: list[Note], *, keep_hyphens: bool = True) -> str | None:
+    outcome = _name_outcome(field, text, keep_hyphens)
+    if isinstance(outcome, _Rejected):
+        raise RecordRejected(outcome.field, outcome.reason)
+    value, note = outcome
+    if note is not None:
+        notes.append(note)
+    return value
 
 
-def _birth_date(text: str, formats: Sequence[str], today: date) -> tuple[date, bool]:
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _surnames_outcome(text: str) -> tuple[str | None, str | None, Note | None] | _Rejected:
+    """First and second surname from a first-surname column that may hold both."""
+    outcome = _name_outcome("first_surname", text, True)
+    if isinstance(outcome, _Rejected):
+        return outcome
+    if outcome[0] is None:
+        return None, None, outcome[1]
+    try:
+        surnames = split_surnames(text)
+    except StandardisationError as error:
+        return _rejected("first_surname", error)
+    return surnames.first, surnames.second, None
+
+
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _full_name_outcome(text: str) -> tuple[str, str, str | None] | _Rejected:
+    try:
+        name = parse_person_name(text)
+    except StandardisationError as error:
+        return _rejected("full_name", error)
+    return normalise_text(name.given_names, keep_hyphens=False), name.first_surname, name.second_surname
+
+
+# strptime formats read by a regular expression when the value has exactly this shape, in ASCII digits, and is a real
+# date: strptime's own pattern for %d and %m takes two digits before one where it can, so it splits such a value the
+# same way and returns the same date. Anything else (other digits, spaces, an impossible date) goes to strptime, for
+# its result or its error message. The groups are day, month, year.
+_DATE_SHAPES: dict[str, re.Pattern[str]] = {
+    "%d/%m/%Y": re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})"),
+    "%d-%m-%Y": re.compile(r"([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})"),
+    "%d.%m.%Y": re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})"),
+    "%d%m%Y": re.compile(r"([0-9]{2})([0-9]{2})([0-9]{4})"),
+}
+
+
+def _strptime_date(value: str, fmt: str) -> date:
+    """``datetime.strptime(value, fmt).date()``, without strptime for the usual numeric shapes."""
+    shape = _DATE_SHAPES.get(fmt)
+    if shape is not None and (m := shape.fullmatch(value)) is not None:
+        day, month, year = int(m[1]), int(m[2]), int(m[3])
+        if year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]:
+            return date(year, month, day)
+    return datetime.strptime(value, fmt).date()
+
+
+def _birth_date(text: str, formats: Sequence[str], today: date, pivot: int) -> tuple[date, bool]:
     field = "birth_date"
     if not formats:
-        parsed = parse_date(text, field=field, not_after=today)
+        parsed = parse_date(text, field=field, not_after=today, pivot=pivot)
         return parsed.value, parsed.day_month_ambiguous
     value = " ".join(text.split())
     first_error: StandardisationError | None = None
     for fmt in formats:
         try:
             if "%" not in fmt:
-                parsed = parse_date(value, [cast(DateFormat, fmt)], field=field, not_after=today)
+                parsed = parse_date(value, [cast(DateFormat, fmt)], field=field, not_after=today, pivot=pivot)
                 return parsed.value, parsed.day_month_ambiguous
             try:
-                found = datetime.strptime(value, fmt).date()
+                found = _strptime_date(value, fmt)
             except ValueError as error:
                 if "does not match format" in str(error) or "unconverted data remains" in str(error):
                     raise StandardisationError(field, text, f"does not match the format {fmt!r}") from None
@@ -641,6 +724,57 @@ def _birth_date(text: str, formats: Sequence[str], today: date) -> tuple[date, b
     raise first_error
 
 
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _birth_date_outcome(text: str, formats: tuple[str, ...], today: date, pivot: int) -> tuple[date, bool] | _Rejected:
+    """:func:`_birth_date`; ``pivot`` is the two-digit-year pivot of :func:`parse_date`, passed so that the outcome
+    depends on the arguments only."""
+    try:
+        return _birth_date(text, formats, today, pivot)
+    except StandardisationError as error:
+        return _Rejected("birth_date", str(error))
+
+
+@lru_cache(maxsize=1024)
+def _sex_outcome(text: str) -> tuple[Sex | None, Note | None]:
+    try:
+        return normalise_sex(text), None
+    except StandardisationError as error:
+        return None, _left_empty("sex", error)
+
+
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _address_outcome(text: str) -> Address | Note:
+    try:
+        return standardise_address(text)
+    except StandardisationError as error:
+        return _left_empty("address", error)
+
+
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _department_outcome(text: str) -> tuple[str | None, Note | None]:
+    name = department(text)
+    if name is None:
+        return None, Note("department", f"department {text!r}: not a known department; left empty")
+    return name, None
+
+
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _phone_outcome(text: str) -> tuple[str | None, Note | None]:
+    try:
+        return parse_phone(text).e164, None
+    except StandardisationError as error:
+        return None, _left_empty("phone", error)
+
+
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
+def _email_outcome(text: str) -> tuple[str | None, Note | None]:
+    try:
+        return normalise_email(text), None
+    except StandardisationError as error:
+        return None, _left_empty("email", error)
+
+
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
 def _street(text: str) -> tuple[str | None, str | None]:
     """Street type and name from a street-name column (``Av. Italia`` -> ``AVENIDA``, ``ITALIA``)."""
     try:
@@ -653,6 +787,7 @@ def _street(text: str) -> tuple[str | None, str | None]:
     return None, normalise_text(text) or None
 
 
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
 def _door(text: str) -> str | None:
     normalised = normalise_text(text)
     if normalised in ("S N", "SN", "S-N"):
@@ -662,11 +797,12 @@ def _door(text: str) -> str | None:
     return normalised or None
 
 
+@lru_cache(maxsize=_FIELD_CACHE_SIZE)
 def _unit(text: str) -> str | None:
     normalised = normalise_text(text)
     if not normalised:
         return None
-    if re.fullmatch(r"\d+[A-Z]?|[A-Z]\d*", normalised):
+    if _BARE_UNIT.fullmatch(normalised):
         return f"APTO {normalised}"  # a bare identifier, as in a column called "apto"
     try:
         parsed = standardise_address(f"CALLE X 1 {text}")
@@ -684,62 +820,57 @@ def standardise_fields(
     leave the field empty and add a :class:`Note`. ``date_formats`` are the birth-date formats of the mapping;
     ``today`` (default: today) bounds birth dates.
     """
+    get = fields.get
     notes: list[Note] = []
     record = StandardRecord(notes=notes)
 
-    def get(name: str) -> str:
-        return fields.get(name, "").strip()
-
-    def note(field: str, error: StandardisationError, suffix: str = "; left empty") -> None:
-        notes.append(Note(field, str(StandardisationError(field, error.value, error.reason + suffix))))
-
     # Names: structured parts win; full_name is read when neither given names nor first surname is there.
-    given = " ".join(p for p in (get("given_names"), get("middle_name")) if p)
-    first, second, full = get("first_surname"), get("second_surname"), get("full_name")
+    given, middle = get("given_names", "").strip(), get("middle_name", "").strip()
+    if given and middle:
+        given = f"{given} {middle}"
+    elif middle:
+        given = middle
+    first, second = get("first_surname", "").strip(), get("second_surname", "").strip()
     if given:
         record.given_names = _name_text("given_names", given, notes, keep_hyphens=False)
     if first and second:
         record.first_surname = _name_text("first_surname", first, notes)
         record.second_surname = _name_text("second_surname", second, notes)
     elif first:
-        if _name_text("first_surname", first, notes) is not None:
-            try:
-                surnames = split_surnames(first)  # one column may hold both surnames
-            except StandardisationError as error:
-                raise _rejected("first_surname", error) from None
-            record.first_surname, record.second_surname = surnames.first, surnames.second
+        surnames = _surnames_outcome(first)  # one column may hold both surnames
+        if isinstance(surnames, _Rejected):
+            raise RecordRejected(surnames.field, surnames.reason)
+        record.first_surname, record.second_surname, note = surnames
+        if note is not None:
+            notes.append(note)
     elif second:
         record.second_surname = _name_text("second_surname", second, notes)
-    if full and not given and not first:
-        try:
-            name = parse_person_name(full)
-        except StandardisationError as error:
-            raise _rejected("full_name", error) from None
-        record.given_names = normalise_text(name.given_names, keep_hyphens=False)
-        record.first_surname, record.second_surname = name.first_surname, name.second_surname
+    if not given and not first and (full := get("full_name", "").strip()):
+        name = _full_name_outcome(full)
+        if isinstance(name, _Rejected):
+            raise RecordRejected(name.field, name.reason)
+        record.given_names, record.first_surname, record.second_surname = name
 
-    born = get("birth_date")
-    if born:
-        try:
-            record.birth_date, record.birth_date_ambiguous = _birth_date(born, date_formats, today or date.today())
-        except StandardisationError as error:
-            raise RecordRejected("birth_date", str(error)) from None
+    if born := get("birth_date", "").strip():
+        now = _current_date()
+        parsed_date = _birth_date_outcome(born, tuple(date_formats), today or now, now.year % 100)
+        if isinstance(parsed_date, _Rejected):
+            raise RecordRejected(parsed_date.field, parsed_date.reason)
+        record.birth_date, record.birth_date_ambiguous = parsed_date
 
-    sex = get("sex")
-    if sex:
-        try:
-            record.sex = normalise_sex(sex)
-        except StandardisationError as error:
-            note("sex", error)
+    if code := get("sex", "").strip():
+        record.sex, note = _sex_outcome(code)
+        if note is not None:
+            notes.append(note)
 
-    national_id = get("national_id")
-    if national_id:
+    if national_id := get("national_id", "").strip():
         try:
             cedula = parse_cedula(national_id)
         except StandardisationError as error:
-            raise _rejected("national_id", error) from None
+            rejected = _rejected("national_id", error)
+            raise RecordRejected(rejected.field, rejected.reason) from None
         record.national_id = cedula.digits
-        if get("national_id_scheme").upper() == "UY-CI":
+        if get("national_id_scheme", "").strip().upper() == "UY-CI":
             record.national_id_valid = cedula.valid
             if not cedula.valid:
                 expected = cedula_check_digit(cedula.body)
@@ -751,53 +882,45 @@ def standardise_fields(
                     )
                 )
 
-    address = get("address")
-    if address:
-        try:
-            parsed = standardise_address(address)
-        except StandardisationError as error:
-            note("address", error)
+    if address := get("address", "").strip():
+        parsed = _address_outcome(address)
+        if isinstance(parsed, Note):
+            notes.append(parsed)
         else:
             record.street_type, record.street_name = parsed.street_type, parsed.street_name
             record.street_number, record.unit, record.locality = parsed.number, parsed.unit, parsed.locality
-    if get("street_name"):
-        record.street_type, record.street_name = _street(get("street_name"))
-    if get("street_number"):
-        record.street_number = _door(get("street_number"))
-    if get("unit"):
-        record.unit = _unit(get("unit"))
-    if get("locality"):
-        record.locality = normalise_text(get("locality")) or None
+    if text := get("street_name", "").strip():
+        record.street_type, record.street_name = _street(text)
+    if text := get("street_number", "").strip():
+        record.street_number = _door(text)
+    if text := get("unit", "").strip():
+        record.unit = _unit(text)
+    if text := get("locality", "").strip():
+        record.locality = normalise_text(text) or None
 
-    dept = get("department")
-    if dept:
-        record.department = department(dept)
-        if record.department is None:
-            notes.append(Note("department", f"department {dept!r}: not a known department; left empty"))
+    if text := get("department", "").strip():
+        record.department, note = _department_outcome(text)
+        if note is not None:
+            notes.append(note)
 
-    postcode = get("postcode")
-    if postcode:
+    if postcode := get("postcode", "").strip():
         compact = "".join(postcode.split())
-        if re.fullmatch(r"\d{5}", compact):
+        if _POSTCODE.fullmatch(compact):
             record.postcode = compact
         else:
             notes.append(Note("postcode", f"postcode {postcode!r}: a postcode has 5 digits; left empty"))
 
-    phone = get("phone")
-    if phone:
-        try:
-            record.phone = parse_phone(phone).e164
-        except StandardisationError as error:
-            note("phone", error)
+    if text := get("phone", "").strip():
+        record.phone, note = _phone_outcome(text)
+        if note is not None:
+            notes.append(note)
 
-    email = get("email")
-    if email:
-        try:
-            record.email = normalise_email(email)
-        except StandardisationError as error:
-            note("email", error)
+    if text := get("email", "").strip():
+        record.email, note = _email_outcome(text)
+        if note is not None:
+            notes.append(note)
 
-    if all(getattr(record, f) is None for f in ("given_names", "first_surname", "second_surname")):
+    if record.given_names is None and record.first_surname is None and record.second_surname is None:
         if record.birth_date is None and record.national_id is None:
             raise RecordRejected(None, "has no name, birth date or national id: nothing to link on")
     return record
@@ -812,12 +935,14 @@ def _has_pyarrow() -> bool:
     return importlib.util.find_spec("pyarrow") is not None
 
 
-@dataclass(slots=True)
-class _Row:
-    number: int
-    values: dict[str, str] | None  # the mapped columns; None when the row is rejected
-    column: str | None = None
-    reason: str = ""
+# A row as the readers yield it: its number, the mapped columns' values in the order of Source.columns() (the record
+# id first) or None when the row is rejected, and then the column and the reason of the rejection. A plain tuple, as
+# one is built for every row.
+_Row = tuple[int, tuple[str, ...] | None, str | None, str]
+
+
+def _rejected_row(number: int, column: str | None, reason: str) -> _Row:
+    return number, None, column, reason
 
 
 class _DecodeFailure(Exception):
@@ -827,26 +952,41 @@ class _DecodeFailure(Exception):
         self.error = error
 
 
+# Bytes of whole lines decoded at a time.
+_DECODE_BLOCK = 1 << 20
+
+
 def _decoded_lines(handle: BinaryIO, encoding: str) -> Iterator[str]:
-    """Lines (ending in ``\\n`` except perhaps the last) decoded one at a time, so a bad byte names its line."""
+    """Lines (ending in ``\\n`` except perhaps the last), decoded a block at a time; a bad byte still names its line.
+
+    A block that does not decode is decoded again line by line from the decoder's state before it: the lines before
+    the bad byte are yielded and the error names the line it is on.
+    """
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     line = 0
     pending = ""
-    for raw in handle:
+    while block := handle.readlines(_DECODE_BLOCK):
+        state = decoder.getstate()
         try:
-            text = decoder.decode(raw)
-        except UnicodeDecodeError as error:
-            raise _DecodeFailure(line + 1, error) from None
-        if not pending and text.endswith("\n") and text.count("\n") == 1:
-            line += 1
-            yield text
+            text = pending + decoder.decode(b"".join(block))
+        except UnicodeDecodeError:
+            decoder.setstate(state)
+            for raw in block:
+                try:
+                    pending += decoder.decode(raw)
+                except UnicodeDecodeError as error:
+                    raise _DecodeFailure(line + 1, error) from None
+                parts = pending.split("\n")
+                pending = parts.pop()
+                for part in parts:
+                    line += 1
+                    yield part + "\n"
             continue
-        pending += text
-        parts = pending.split("\n")
-        pending = parts.pop()
-        for part in parts:
-            line += 1
-            yield part + "\n"
+        end = text.rfind("\n") + 1
+        pending = text[end:]
+        line += text.count("\n", 0, end)
+        # newline="\n": lines end at \n only and come out untranslated (a \r stays in the value, as csv expects).
+        yield from io.StringIO(text[:end], newline="\n")
     try:
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
@@ -901,7 +1041,15 @@ def _too_long(source: Source, column: str, value: str, row: int) -> _Row:
         reason += (
             f'; it spans {breaks + 1} lines, so an unclosed quote (") may have joined the rows after it into this one'
         )
-    return _Row(row, None, column, reason)
+    return _rejected_row(row, column, reason)
+
+
+def _picker(positions: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """A function taking the values at ``positions`` out of a row, as a tuple."""
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda cells: (cells[position],)
+    return cast(Callable[[Sequence[str]], tuple[str, ...]], operator.itemgetter(*positions))
 
 
 def _csv_rows(source: Source) -> Iterator[_Row]:
@@ -914,7 +1062,9 @@ def _csv_rows(source: Source) -> Iterator[_Row]:
     with path.open("rb") as handle:
         reader = csv.reader(_decoded_lines(handle, encoding), delimiter=source.delimiter)
         header: list[str] | None = None
-        index: dict[str, int] = {}
+        pick: Callable[[Sequence[str]], tuple[str, ...]] | None = None
+        width = 0
+        limit = source.max_field_length
         row = 0
         while True:
             row += 1
@@ -948,32 +1098,32 @@ def _csv_rows(source: Source) -> Iterator[_Row]:
                     reason = (
                         "a carriage return (\\r) inside an unquoted value; quote the value or remove the line break"
                     )
-                yield _Row(row, None, None, f"is not valid CSV: {reason}")
+                yield _rejected_row(row, None, f"is not valid CSV: {reason}")
                 continue
-            if not any(cell.strip() for cell in cells):
+            if not any(map(str.strip, cells)):
                 continue  # a blank row is not a record
-            if header is None:
+            if header is None or pick is None:
                 header = cells  # utf-8 is read as utf-8-sig, so a byte-order mark is not part of the first name
-                index = _header_index(source, header)
+                pick = _picker(list(_header_index(source, header).values()))
+                width = len(header)
                 continue
-            long = next((i for i, cell in enumerate(cells) if len(cell) > source.max_field_length), None)
-            if long is not None:
-                column = header[long] if long < len(header) else f"#{long + 1} (beyond the header)"
+            if max(map(len, cells)) > limit:
+                long = next(i for i, cell in enumerate(cells) if len(cell) > limit)
+                column = header[long] if long < width else f"#{long + 1} (beyond the header)"
                 yield _too_long(source, column, cells[long], row)
                 continue
-            if len(cells) != len(header):
-                if len(cells) > len(header) and not any(cell.strip() for cell in cells[len(header) :]):
-                    cells = cells[: len(header)]  # trailing delimiters
+            if len(cells) != width:
+                if len(cells) > width and not any(cell.strip() for cell in cells[width:]):
+                    cells = cells[:width]  # trailing delimiters
                 else:
-                    yield _Row(
+                    yield _rejected_row(
                         row,
                         None,
-                        None,
-                        f"has {len(cells)} values but the header has {len(header)} columns "
+                        f"has {len(cells)} values but the header has {width} columns "
                         f"(check the delimiter {source.delimiter!r} and the quoting)",
                     )
                     continue
-            yield _Row(row, {column: cells[i] for column, i in index.items()})
+            yield row, pick(cells), None, ""
         if header is None:
             raise SourceError(path, f"{path}: the file has no header row (only blank lines)", row=1)
 
@@ -1004,32 +1154,45 @@ def _parquet_rows(source: Source) -> Iterator[_Row]:
         header = list(handle.schema_arrow.names)
     except Exception as error:
         raise SourceError(path, f"{path}: cannot be read as Parquet ({error})") from None
-    index = _header_index(source, header)
-    columns = list(index)
+    columns = list(_header_index(source, header))
     row = 1
     for batch in handle.iter_batches(columns=columns, batch_size=8192):
         for item in batch.to_pylist():
             row += 1
-            values = {column: _cell_text(item.get(column)) for column in columns}
-            if not any(v.strip() for v in values.values()):
+            values = tuple(_cell_text(item.get(column)) for column in columns)
+            if not any(v.strip() for v in values):
                 continue
-            long = next((c for c, v in values.items() if len(v) > source.max_field_length), None)
+            long = next((i for i, v in enumerate(values) if len(v) > source.max_field_length), None)
             if long is not None:
-                yield _too_long(source, long, values[long], row)
+                yield _too_long(source, columns[long], values[long], row)
                 continue
-            yield _Row(row, values)
+            yield row, values, None, ""
 
 
-def _raw_fields(source: Source, values: dict[str, str]) -> dict[str, str]:
+# How a source's raw fields are built from a row's mapped values: for each field, in mapping order, its name and
+# either its constant or the positions of its columns among the values.
+_FieldPlan = tuple[tuple[str, str | None, tuple[int, ...]], ...]
+
+
+def _field_plan(source: Source) -> _FieldPlan:
+    position = {column: i for i, column in enumerate(source.columns())}
+    return tuple((name, spec.value, tuple(position[c] for c in spec.columns)) for name, spec in source.fields.items())
+
+
+def _raw_fields(plan: _FieldPlan, missing: frozenset[str], values: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name, spec in source.fields.items():
-        if spec.value is not None:
-            out[name] = spec.value
-            continue
-        parts = [values[c].strip() for c in spec.columns]
-        text = " ".join(p for p in parts if p and p.upper() not in source.missing_values)
-        if text:
-            out[name] = text
+    for name, constant, positions in plan:
+        if constant is not None:
+            out[name] = constant
+        elif len(positions) == 1:
+            text = values[positions[0]].strip()
+            if text and not (missing and text.upper() in missing):
+                out[name] = text
+        else:
+            parts = [values[i].strip() for i in positions]
+            text = " ".join(p for p in parts if p and p.upper() not in missing)
+            if text:
+                out[name] = text
     return out
 
 
@@ -1043,30 +1206,33 @@ def read_source(source: Source, *, today: date | None = None) -> Iterator[Result
     Record ids are remembered to reject duplicates (about 100 bytes each).
     """
     rows = _parquet_rows(source) if source.kind == "parquet" else _csv_rows(source)
+    name, path, id_column, missing = source.name, source.path, source.id_column, source.missing_values
+    plan = _field_plan(source)
+    date_formats = source.date_formats
     seen: dict[str, int] = {}
-    for row in rows:
-        if row.values is None:
-            yield Rejection(source.name, source.path, row.number, row.column, row.reason)
+    for number, values, column, reason in rows:
+        if values is None:
+            yield Rejection(name, path, number, column, reason)
             continue
-        record_id = row.values[source.id_column].strip()
-        if not record_id or record_id.upper() in source.missing_values:
-            yield Rejection(source.name, source.path, row.number, source.id_column, "the record id is empty")
+        record_id = values[0].strip()  # the record id comes first (Source.columns)
+        if not record_id or (missing and record_id.upper() in missing):
+            yield Rejection(name, path, number, id_column, "the record id is empty")
             continue
         first = seen.get(record_id)
         if first is not None:
             reason = f"record id {record_id!r} is also on row {first}; only the first is kept"
-            yield Rejection(source.name, source.path, row.number, source.id_column, reason, record_id)
+            yield Rejection(name, path, number, id_column, reason, record_id)
             continue
-        seen[record_id] = row.number
-        raw = _raw_fields(source, row.values)
+        seen[record_id] = number
+        raw = _raw_fields(plan, missing, values)
         try:
-            standardised = standardise_fields(raw, date_formats=source.date_formats, today=today)
+            standardised = standardise_fields(raw, date_formats=date_formats, today=today)
         except RecordRejected as error:
             spec = source.fields.get(error.field) if error.field else None
             column = spec.column_label if spec is not None else None
-            yield Rejection(source.name, source.path, row.number, column, error.reason, record_id)
+            yield Rejection(name, path, number, column, error.reason, record_id)
             continue
-        yield SourceRecord(source.name, record_id, raw, standardised, row.number)
+        yield SourceRecord(name, record_id, raw, standardised, number)
 
 
 def read_mapping(mapping: Mapping, *, today: date | None = None) -> Iterator[Result]:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal, NamedTuple
 
 __all__ = [
@@ -90,6 +91,23 @@ class StandardisationError(ValueError):
         return (type(self), (self.field, self.value, self.reason))
 
 
+_today: tuple[int, date] = (-1, date.min)
+
+
+def _current_date() -> date:
+    """``date.today()``, worked out again only when the second changes.
+
+    ``date.today()`` reads the clock, floors it to a whole second and converts it to local time; that conversion costs
+    more than the rest of standardising a cached value, and it cannot give another answer within the same second.
+    """
+    global _today
+    second = int(time.time())
+    cached = _today
+    if cached[0] != second:
+        cached = _today = (second, date.fromtimestamp(second))
+    return cached[1]
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Text
 # --------------------------------------------------------------------------------------------------------------------
@@ -131,17 +149,21 @@ _INNER_HYPHENS = re.compile(r"(?<=\w)-+(?=\w)")
 _OTHER_HYPHENS = re.compile(r"-(?!\w)|(?<!\w)-")
 
 
+_ASCII = frozenset(map(chr, range(128)))  # none of them is in _DROPPED_CATEGORIES
+
+
 def _fold(s: str) -> str:
     """Upper-case without diacritics, punctuation untouched."""
-    s = s.translate(_PRE_TRANSLATE)
-    if not s.isascii():
-        s = "".join(
-            ch for ch in unicodedata.normalize("NFKD", s) if unicodedata.category(ch) not in _DROPPED_CATEGORIES
-        )
-    return s.upper()
+    if s.isascii():
+        return s.replace("`", "'").upper()  # the one ASCII character _PRE_TRANSLATE changes
+    s = unicodedata.normalize("NFKD", s.translate(_PRE_TRANSLATE))
+    if all(unicodedata.category(ch) in _DROPPED_CATEGORIES for ch in set(s).difference(_ASCII)):
+        # Every character outside ASCII goes (the usual case: accents decomposed into combining marks): all at once.
+        return s.encode("ascii", "ignore").decode("ascii").upper()
+    return "".join(ch for ch in s if unicodedata.category(ch) not in _DROPPED_CATEGORIES).upper()
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def _normalise(s: str, keep_hyphens: bool) -> str:
     t = _NOT_KEPT.sub(" ", _fold(s))
     t = _INNER_APOSTROPHES.sub("", t).replace("'", " ")
@@ -455,10 +477,12 @@ def _name_tokens(field: str, text: str, keep_hyphens: bool = True) -> list[str]:
     normalised = normalise_text(text, keep_hyphens=keep_hyphens)
     if not normalised:
         raise StandardisationError(field, text, "is empty")
-    digits = sorted({ch for ch in normalised if ch.isdigit()})
-    if digits:
-        raise StandardisationError(field, text, f"contains digits ({''.join(digits)}); names have none")
-    return normalised.split()
+    words = normalised.split()
+    if not "".join(words).replace("-", "").isalpha():  # letters only, so no digit (a letter is never a digit)
+        digits = sorted({ch for ch in normalised if ch.isdigit()})
+        if digits:
+            raise StandardisationError(field, text, f"contains digits ({''.join(digits)}); names have none")
+    return words
 
 
 def split_surnames(text: str, *, compounds: Collection[str] = COMPOUND_SURNAMES) -> Surnames:
@@ -471,8 +495,21 @@ def split_surnames(text: str, *, compounds: Collection[str] = COMPOUND_SURNAMES)
     unlisted compound). Raises :class:`StandardisationError` (field ``surnames``) when empty or containing digits.
     For a full name (given names too) use :func:`parse_person_name`.
     """
+    if compounds is COMPOUND_SURNAMES:
+        return _default_split_surnames(text)
+    return _split_surnames(text, compounds)
+
+
+def _split_surnames(text: str, compounds: Collection[str]) -> Surnames:
     units = _name_units(_name_tokens("surnames", text), compounds)
     return Surnames(units[0], " ".join(units[1:]) or None)
+
+
+@lru_cache(maxsize=1 << 16)
+def _default_split_surnames(text: str) -> Surnames:
+    # Surname pairs repeat across a person index, and full names in the registry form are read through here. An error
+    # is not cached (lru_cache keeps returned values only): it is raised afresh on every call.
+    return _split_surnames(text, COMPOUND_SURNAMES)
 
 
 def parse_person_name(
@@ -516,6 +553,12 @@ def parse_person_name(
     return PersonName(" ".join(units[:k]), tail[0], tail[1] if len(tail) > 1 else None)
 
 
+# The key functions below are called once or more for every record the linker reads, and the same few thousand names
+# make up most of them, so each keeps its results. They read the module tables, which are constants: a caller that
+# needs other tables passes them as arguments, and those calls are not cached.
+_KEY_CACHE_SIZE = 1 << 18
+
+
 def canonical_surname(text: str) -> str:
     """Normalise a surname (or a surnames field) and replace each known variant by its canonical form.
 
@@ -523,6 +566,11 @@ def canonical_surname(text: str) -> str:
     ``Gonzales`` -> ``GONZALEZ``, ``Rodrigues Albarez`` -> ``RODRIGUEZ ALVAREZ``, ``Dasilva`` -> ``DA SILVA``.
     ``Silva`` and ``Da Silva`` stay distinct (see the table). Returns ``""`` for an empty value.
     """
+    return _canonical_surname(text)
+
+
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _canonical_surname(text: str) -> str:
     normalised = normalise_text(text)
     whole = _SURNAME_CANONICAL.get(normalised)
     if whole is not None:
@@ -574,6 +622,11 @@ def phonetic_key(text: str) -> str:
     ``GONZALEZ`` and ``GONZALES`` give ``GONSALES``; ``PEREIRA``/``PEREYRA`` give ``PERERA``; ``ALVAREZ``/``ALBAREZ``
     give ``ALBARES``; ``CARVALHO``/``CARBALLO`` give ``KARBAIO``. The key is for grouping candidates, not for display.
     """
+    return _phonetic_key(text)
+
+
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _phonetic_key(text: str) -> str:
     return " ".join(_phonetic_word(word) for word in normalise_text(text, keep_hyphens=False).split())
 
 
@@ -582,8 +635,13 @@ def surname_key(text: str) -> str:
 
     ``Da Silva`` and ``Silva`` share the key ``SILBA``; ``De Los Santos`` and ``Dos Santos`` share ``SANTOS``.
     """
-    words = [w for w in canonical_surname(text).replace("-", " ").split() if w not in NAME_PARTICLES]
-    return phonetic_key(" ".join(words))
+    return _surname_key(text)
+
+
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _surname_key(text: str) -> str:
+    words = [w for w in _canonical_surname(text).replace("-", " ").split() if w not in NAME_PARTICLES]
+    return _phonetic_key(" ".join(words))
 
 
 def given_name_key(
@@ -601,6 +659,20 @@ def given_name_key(
     twins named Alejandro and Alejandra. Hyphens become spaces (``Jean-Pierre`` -> ``JEAN PIERRE``).
     Raises :class:`StandardisationError` (field ``given_names``) when empty or containing digits.
     """
+    if forms is GIVEN_NAME_FORMS and spellings is GIVEN_NAME_SPELLINGS:
+        return _default_given_name_key(text, sex)
+    return _given_name_key(text, sex, forms, spellings)
+
+
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _default_given_name_key(text: str, sex: Sex | None) -> str:
+    # An error is not cached (lru_cache keeps returned values only): it is raised afresh on every call.
+    return _given_name_key(text, sex, GIVEN_NAME_FORMS, GIVEN_NAME_SPELLINGS)
+
+
+def _given_name_key(
+    text: str, sex: Sex | None, forms: Mapping[str, tuple[str | None, str | None]], spellings: Mapping[str, str]
+) -> str:
     out: list[str] = []
     for token in _name_tokens("given_names", text, keep_hyphens=False):
         expansion = token
@@ -623,7 +695,12 @@ def given_name_initials(text: str, sex: Sex | None = None) -> str:
     ``Juan P.`` and ``Juan Pablo`` both give ``JP``; ``María del Carmen`` gives ``MC``. Useful to compare a record that
     abbreviates given names with one that does not.
     """
-    return "".join(word[0] for word in given_name_key(text, sex).split() if word not in NAME_PARTICLES)
+    return _given_name_initials(text, sex)
+
+
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _given_name_initials(text: str, sex: Sex | None) -> str:
+    return "".join(word[0] for word in _default_given_name_key(text, sex).split() if word not in NAME_PARTICLES)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -633,6 +710,9 @@ def given_name_initials(text: str, sex: Sex | None = None) -> str:
 _CEDULA_WEIGHTS = (2, 9, 8, 7, 6, 3, 4)
 _CEDULA_PREFIX = re.compile(r"^\s*C\s*\.?\s*I\s*\.?\s*(?:N\s*[O\u00ba\u00b0]?\s*\.?)?\s*:?\s*", re.IGNORECASE)
 _CEDULA_ALLOWED = frozenset("0123456789.- ")
+_CEDULA_SEPARATORS = str.maketrans("", "", ".- ")
+# ASCII digits, dots and hyphens from the first character: the form nearly every source writes.
+_CEDULA_PLAIN = re.compile(r"[0-9][0-9.\-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -665,8 +745,21 @@ def cedula_check_digit(body: int | str) -> int:
     digits = str(body)
     if not (digits.isascii() and digits.isdigit()) or len(digits) > 7:
         raise ValueError(f"a cédula body is 1 to 7 digits, not {body!r}")
-    total = sum(int(d) * w for d, w in zip(digits.zfill(7), _CEDULA_WEIGHTS, strict=True))
+    return _check_digit(digits)
+
+
+def _check_digit(digits: str) -> int:
+    """:func:`cedula_check_digit` of 1 to 7 ASCII digits, already checked."""
+    padded = digits.zfill(7)
+    total = _weighted_sum(padded[:4], 0) + _weighted_sum(padded[4:], 4)
     return (10 - total % 10) % 10
+
+
+@cache
+def _weighted_sum(digits: str, start: int) -> int:
+    # Called with the first four and the last three digits of a padded body, so with at most 11,000 different
+    # arguments: a look-up is several times quicker than the sum, and every record has a cédula.
+    return sum(int(d) * w for d, w in zip(digits, _CEDULA_WEIGHTS[start:], strict=False))
 
 
 def format_cedula(body: int, check_digit: int | None = None) -> str:
@@ -687,19 +780,25 @@ def parse_cedula(text: str, *, min_body_digits: int = 6) -> Cedula:
     match is returned with ``valid=False``: the record keeps it, and survivorship can prefer a valid one.
     """
     field = "cedula"
-    s = unicodedata.normalize("NFKC", text).translate(_PRE_TRANSLATE)
-    s = _CEDULA_PREFIX.sub("", s, count=1)
-    s = " ".join(s.split())
-    if not s:
-        raise StandardisationError(field, text, "is empty")
-    bad = sorted({ch for ch in s if ch not in _CEDULA_ALLOWED})
-    if bad:
-        letters = "".join(ch for ch in bad if ch.isalpha())
-        if letters:
-            reason = f"contains letters ({letters}); a cédula has only digits, dots, spaces and a hyphen"
-        else:
-            reason = f"contains {''.join(bad)!r}; a cédula has only digits, dots, spaces and a hyphen"
-        raise StandardisationError(field, text, reason)
+    if _CEDULA_PLAIN.fullmatch(text):
+        # Already what the clean-up below makes of it: ASCII is unchanged by NFKC and by _PRE_TRANSLATE (no backtick),
+        # a value starting with a digit has no "C.I." prefix, and there is no space to collapse or character to refuse.
+        s = text
+    else:
+        s = unicodedata.normalize("NFKC", text).translate(_PRE_TRANSLATE)
+        s = _CEDULA_PREFIX.sub("", s, count=1)
+        s = " ".join(s.split())
+        if not s:
+            raise StandardisationError(field, text, "is empty")
+        bad = sorted({ch for ch in s if ch not in _CEDULA_ALLOWED})
+        if bad:
+            letters = "".join(ch for ch in bad if ch.isalpha())
+            if letters:
+                reason = f"contains letters ({letters}); a cédula has only digits, dots, spaces and a hyphen"
+            else:
+                reason = f"contains {''.join(bad)!r}; a cédula has only digits, dots, spaces and a hyphen"
+            raise StandardisationError(field, text, reason)
+    # From here ``s`` holds only digits, dots, hyphens and spaces, so deleting the last three leaves the digits.
     if "-" in s:
         head, _, tail = s.rpartition("-")
         tail = tail.strip()
@@ -707,10 +806,10 @@ def parse_cedula(text: str, *, min_body_digits: int = 6) -> Cedula:
             raise StandardisationError(field, text, "has nothing after the hyphen, where the check digit goes")
         if len(tail) != 1 or not tail.isdigit():
             raise StandardisationError(field, text, f"after the hyphen comes one check digit, not {tail!r}")
-        body_digits = "".join(ch for ch in head if ch.isdigit())
+        body_digits = head.translate(_CEDULA_SEPARATORS)
         check = int(tail)
     else:
-        all_digits = "".join(ch for ch in s if ch.isdigit())
+        all_digits = s.translate(_CEDULA_SEPARATORS)
         if not all_digits:
             raise StandardisationError(field, text, "has no digits")
         body_digits, check = all_digits[:-1], int(all_digits[-1])
@@ -726,8 +825,7 @@ def parse_cedula(text: str, *, min_body_digits: int = 6) -> Cedula:
             f"has {len(significant) + 1} digits; a cédula has a body of {min_body_digits} to 7 digits "
             "plus one check digit",
         )
-    body = int(significant)
-    return Cedula(body, check, cedula_check_digit(body) == check)
+    return Cedula(int(significant), check, _check_digit(significant) == check)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -931,7 +1029,7 @@ def parse_date(
     text = " ".join(unicodedata.normalize("NFKC", s).split())
     if not text:
         raise StandardisationError(field, s, "is empty")
-    century_pivot = date.today().year % 100 if pivot is None else pivot
+    century_pivot = _current_date().year % 100 if pivot is None else pivot
     first_error: StandardisationError | None = None
     for fmt in chosen:
         try:
@@ -1008,6 +1106,14 @@ _ADDRESS_TOKEN = re.compile(
     r"(?P<sn>\bS\s*/\s*N\b)|(?P<num>\d+(?:[.,]\d+)*)|(?P<word>[A-Z]+)|(?P<slash>/)|(?P<mark>[#\u00b0])|(?P<comma>[,;])"
 )
 _THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
+_ADDRESS_APOSTROPHE = re.compile(r"(?<=[A-Z])'(?=[A-Z])")
+# The shape of most addresses, read by _plain_address: words and whole numbers separated by spaces ("CALLE EJIDO
+# 1234"), then perhaps an apartment after a slash ("1234/502") or a locality after a comma ("1234, MONTEVIDEO"). The
+# locality starts with a letter: in "1234,5" the comma is a decimal comma, and the tokenizer reads one number.
+_PLAIN_ADDRESS = re.compile(
+    r" *(?P<street>(?:[A-Z]+|[0-9]+)(?: +(?:[A-Z]+|[0-9]+))*)"
+    r"(?: */ *(?P<apartment>[0-9]+)| *, *(?P<locality>[A-Z]+(?: +(?:[A-Z]+|[0-9]+))*))? *"
+)
 
 
 class _Tok(NamedTuple):
@@ -1100,6 +1206,70 @@ def _with_street_type(words: Sequence[str]) -> str:
     return " ".join(words)
 
 
+# Words that can start a unit, a corner, a km or a door number ("N° 1234").
+_ADDRESS_KEYWORDS = frozenset({*_CORNER_WORDS, *_KM_WORDS, *_NUMBER_WORDS, *_UNIT_LABEL_OF, "ENTRE"})
+
+
+def _plain_address(words: list[str], apartment: str | None, locality: str | None) -> Address | None:
+    """What :func:`standardise_address` makes of an address of :data:`_PLAIN_ADDRESS`'s shape, in fewer steps; ``None``
+    when the shape holds something this does not read (a keyword, an empty street), for the general reading.
+
+    ``words`` may end in a unit label and its number (``APTO 502``). No other word is a keyword, so no token before the
+    unit, slash or comma starts a qualifier: the street and door number run up to there. Tokens are apart, so no letter
+    is joined to the door number or to the unit number. The arithmetic on ``n`` (the number of tokens) and the order of
+    the checks are those of :func:`standardise_address`.
+    """
+    n = len(words)
+    unit: str | None = None
+    if n >= 3 and words[-2] in _UNIT_LABEL_OF and words[-1].isdigit():
+        unit = f"{_UNIT_LABEL_OF[words[-2]]} {words[-1]}"
+        words = words[:-2]
+    if not _ADDRESS_KEYWORDS.isdisjoint(words):
+        return None
+    if apartment is not None:
+        if unit is not None:
+            return None
+        n += 2  # the slash and the number
+        unit = f"APTO {apartment}"
+    place: list[str] = []
+    if locality is not None:
+        place = locality.split()
+        if not _ADDRESS_KEYWORDS.isdisjoint(place):
+            return None
+        n += 1 + len(place)  # the comma and the words
+    i = 0
+    street_type: str | None = None
+    if n > 1 and words[0] in _STREET_TYPE_OF:
+        street_type = _STREET_TYPE_OF[words[0]]
+        i = 1
+        if street_type == "RUTA" and i < len(words) and i < n - 1 and words[i] in _ROUTE_QUALIFIERS:
+            i += 1
+    main = words[i:]
+    if not main:
+        return None
+    number: str | None = None
+    extra: list[str] = []
+    last_num = 0  # the door number is never the first word of the street
+    for j in range(len(main) - 1, 0, -1):
+        if main[j][0].isdigit():
+            last_num = j
+            break
+    if last_num:
+        extra = main[last_num + 1 :]
+        number = main[last_num].lstrip("0") or "0"  # _door_number of plain digits
+        if extra and extra[0] == "BIS":
+            number, extra = f"{number} BIS", extra[1:]
+        main = main[:last_num]
+    return Address(
+        street_type=street_type,
+        street_name=" ".join(main),
+        number=number,
+        unit=unit,
+        locality=" ".join(place) or None,
+        extra=" ".join(extra) or None,
+    )
+
+
 def standardise_address(text: str) -> Address:
     """Split a free-text Uruguayan street address into an :class:`Address`.
 
@@ -1111,7 +1281,14 @@ def standardise_address(text: str) -> Address:
     Raises :class:`StandardisationError` (field ``address``) when the text is empty or has nothing recognisable.
     """
     field = "address"
-    folded = re.sub(r"(?<=[A-Z])'(?=[A-Z])", "", _fold(text))
+    folded = _fold(text)
+    if "'" in folded:
+        folded = _ADDRESS_APOSTROPHE.sub("", folded)
+    plain = _PLAIN_ADDRESS.fullmatch(folded)
+    if plain is not None:
+        address = _plain_address(plain["street"].split(), plain["apartment"], plain["locality"])
+        if address is not None:
+            return address
     toks = [_Tok(str(m.lastgroup), m.group(), m.start(), m.end()) for m in _ADDRESS_TOKEN.finditer(folded)]
     if not toks:
         raise StandardisationError(field, text, "is empty" if not text.strip() else "has no letters or digits")
@@ -1395,6 +1572,9 @@ def normalise_sex(value: str, *, m_means: Literal["masculino", "mujer"] = "mascu
 _PHONE_EXTENSION = re.compile(r"\s*(?:INT(?:ERNO)?|EXT(?:ENSION)?|X)\s*\.?\s*:?\s*(\d{1,6})\s*$")
 _PHONE_ALLOWED = frozenset("0123456789+-.()/ ")
 _PHONE_SPLIT = re.compile(r"[/;,]| [YO] ")
+_PHONE_SEPARATORS = str.maketrans("", "", "+-.()/ ")
+# ASCII digits with spaces and + - . ( ): one number, no extension, nothing to refuse (no slash, which separates two).
+_PHONE_PLAIN = re.compile(r"[0-9+\-.() ]*[0-9][0-9+\-.() ]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1434,20 +1614,28 @@ def parse_phone(text: str) -> Phone:
     numbers included).
     """
     field = "phone"
-    s = " ".join(unicodedata.normalize("NFKC", text).translate(_PRE_TRANSLATE).upper().split())
-    if not s:
-        raise StandardisationError(field, text, "is empty")
     extension: str | None = None
-    m = _PHONE_EXTENSION.search(s)
-    if m and re.search(r"\d", s[: m.start()]):
-        extension, s = m[1], s[: m.start()].strip()
-    parts = [p for p in _PHONE_SPLIT.split(s) if sum(ch.isdigit() for ch in p) >= 6]
-    if len(parts) > 1:
-        raise StandardisationError(field, text, f"contains {len(parts)} numbers; give one per field")
-    bad = sorted({ch for ch in s if ch not in _PHONE_ALLOWED})
-    if bad:
-        raise StandardisationError(field, text, f"contains {''.join(bad)!r}; a phone has digits, spaces and + - . ( )")
-    digits = "".join(ch for ch in s if ch.isdigit())
+    if _PHONE_PLAIN.fullmatch(text):
+        # The checks below cannot fail on it: ASCII is unchanged by NFKC, _PRE_TRANSLATE and upper(); an extension
+        # needs letters; two numbers need a separator (/ ; , Y O); every character is allowed.
+        s = " ".join(text.split())
+    else:
+        s = " ".join(unicodedata.normalize("NFKC", text).translate(_PRE_TRANSLATE).upper().split())
+        if not s:
+            raise StandardisationError(field, text, "is empty")
+        m = _PHONE_EXTENSION.search(s)
+        if m and re.search(r"\d", s[: m.start()]):
+            extension, s = m[1], s[: m.start()].strip()
+        parts = [p for p in _PHONE_SPLIT.split(s) if sum(ch.isdigit() for ch in p) >= 6]
+        if len(parts) > 1:
+            raise StandardisationError(field, text, f"contains {len(parts)} numbers; give one per field")
+        bad = sorted({ch for ch in s if ch not in _PHONE_ALLOWED})
+        if bad:
+            raise StandardisationError(
+                field, text, f"contains {''.join(bad)!r}; a phone has digits, spaces and + - . ( )"
+            )
+    # ``s`` now holds only the characters of _PHONE_ALLOWED: deleting the separators leaves the digits.
+    digits = s.translate(_PHONE_SEPARATORS)
     if not digits:
         raise StandardisationError(field, text, "has no digits")
     international = s.startswith("+") or digits.startswith("00")

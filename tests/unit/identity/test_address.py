@@ -1,5 +1,7 @@
 """Street addresses and departments."""
 
+import random
+
 import pytest
 
 from entramado.identity.standardise import DEPARTMENTS, Address, StandardisationError, department, standardise_address
@@ -155,3 +157,25 @@ def test_department_tables_are_replaceable() -> None:
     assert department("Córdoba", names=provinces, aliases={}) == "CORDOBA"
     assert department("Bs As", names=provinces, aliases={"BS AS": "BUENOS AIRES"}) == "BUENOS AIRES"
     assert department("Montevideo", names=provinces, aliases={}) is None
+
+
+def test_the_plain_reading_agrees_with_the_general_one() -> None:
+    # Addresses of plain words and numbers (perhaps with "/apartment" or ", locality") take a shorter path. A final
+    # "." changes no token but sends the same address down the general path, so the two readings can be compared.
+    words = [
+        *("CALLE", "AV", "RUTA", "NACIONAL", "CAMINO", "MZ", "SOLAR", "APTO", "AP", "TORRE", "ESQ", "ENTRE", "KM"),
+        *("N", "NRO", "BIS", "B", "S", "Y", "DE", "LA", "18", "JULIO", "EJIDO", "MONTEVIDEO", "1234", "0012", "5"),
+    ]
+    rng = random.Random(11)
+    for _ in range(20_000):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 6)))
+        text += rng.choice(["", "", "/502", " / 7", ", MONTEVIDEO", ",CIUDAD VIEJA 2", ",5 X", ", 5"])
+        try:
+            plain: Address | str = standardise_address(text)
+        except StandardisationError as error:
+            plain = error.reason
+        try:
+            general: Address | str = standardise_address(text + ".")
+        except StandardisationError as error:
+            general = error.reason
+        assert plain == general, text

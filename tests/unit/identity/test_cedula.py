@@ -170,3 +170,21 @@ def test_single_digit_errors_under_odd_weights_are_always_caught() -> None:
         shifted = body[:j] + str((int(body[j]) + 5) % 10) + body[j + 1 :]
         if shifted[0] != "0":  # a leading zero would shorten the body
             assert parse_cedula(f"{shifted}-{check}").valid
+
+
+def test_the_plain_reading_agrees_with_the_general_one() -> None:
+    # Digits, dots and hyphens from the first character take a shorter path; a leading space sends the same value
+    # down the general one (which removes it).
+    rng = random.Random(5)
+    for _ in range(20_000):
+        text = rng.choice("123456789") + "".join(rng.choice("0123456789..--") for _ in range(rng.randint(0, 11)))
+        for min_body_digits in (6, 1):
+            try:
+                plain: Cedula | str = parse_cedula(text, min_body_digits=min_body_digits)
+            except StandardisationError as error:
+                plain = error.reason
+            try:
+                general: Cedula | str = parse_cedula(" " + text, min_body_digits=min_body_digits)
+            except StandardisationError as error:
+                general = error.reason
+            assert plain == general, text

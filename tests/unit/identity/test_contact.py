@@ -1,5 +1,7 @@
 """Sex codes, phone numbers and e-mail addresses."""
 
+import random
+
 import pytest
 
 from entramado.identity.standardise import (
@@ -198,3 +200,20 @@ def test_email_length_limit() -> None:
     with pytest.raises(StandardisationError) as info:
         normalise_email("x" + at_limit)
     assert info.value.reason == "is 255 characters long; the limit is 254"
+
+
+def test_the_plain_phone_reading_agrees_with_the_general_one() -> None:
+    # ASCII digits, spaces and + - . ( ) take a shorter path; a leading tab sends the same value down the general one
+    # (which turns it into nothing).
+    rng = random.Random(9)
+    for _ in range(20_000):
+        text = "".join(rng.choice("0123456789999222+-.() ") for _ in range(rng.randint(1, 16)))
+        try:
+            plain: Phone | str = parse_phone(text)
+        except StandardisationError as error:
+            plain = error.reason
+        try:
+            general: Phone | str = parse_phone("\t" + text)
+        except StandardisationError as error:
+            general = error.reason
+        assert plain == general, text

@@ -3,7 +3,7 @@
 import csv
 import random
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -630,3 +630,67 @@ def test_round_trip_with_synthetic_csv(tmp_path: Path) -> None:
             expect(std.email == person.email, "email", record)
     assert not mismatches, mismatches[:3]
     assert min(checked.values()) > 100, checked
+
+
+# -- reading fast: cached outcomes, block decoding, worker processes ------------------------------------------------
+
+
+def test_cached_outcomes_keep_notes_per_record_and_reject_every_time() -> None:
+    fields = {"given_names": "Ana", "sex": "X", "department": "Atlantida", "phone": "12"}
+    first, second = standardise_fields(fields), standardise_fields(fields)
+    assert first == second and first.notes is not second.notes
+    first.notes.clear()
+    assert [note.field for note in standardise_fields(fields).notes] == ["sex", "department", "phone"]
+    for _ in range(2):
+        with pytest.raises(RecordRejected, match=r"contains digits \(2\)") as caught:
+            standardise_fields({"given_names": "Juan 2"})
+        assert caught.value.field == "given_names"
+        with pytest.raises(RecordRejected, match=r"is not a real date .* \(day is out of range") as caught:
+            standardise_fields({"given_names": "Ana", "birth_date": "31/04/1980"}, date_formats=["%d/%m/%Y"])
+        assert caught.value.field == "birth_date"
+
+
+def test_numeric_birth_date_formats_read_as_strptime_does() -> None:
+    # The usual numeric formats are read without strptime; what they accept and refuse must not change.
+    rng = random.Random(13)
+    for fmt, separator in (("%d/%m/%Y", "/"), ("%d-%m-%Y", "-"), ("%d.%m.%Y", "."), ("%d%m%Y", "")):
+        for _ in range(3000):
+            parts = [str(rng.randint(0, 35)).zfill(rng.choice([1, 2])), str(rng.randint(0, 13)).zfill(2)]
+            value = separator.join([*parts, str(rng.choice([0, 1, 1899, 1980, 2000, 2024]))])
+            try:
+                expected: date | None = datetime.strptime(value, fmt).date()
+            except ValueError:
+                expected = None
+            try:
+                found = standardise_fields({"birth_date": value}, date_formats=[fmt], today=date(2025, 1, 1))
+            except RecordRejected:
+                assert expected is None, (fmt, value)
+            else:
+                assert found.birth_date == expected, (fmt, value)
+
+
+def test_a_bad_byte_past_the_first_block_names_its_row_and_line(tmp_path: Path) -> None:
+    # Text is decoded a block (1 MiB) at a time; a bad byte further on still names its row and line, and every row
+    # before it is read.
+    good = "".join(GOOD.replace("1,", f"{i},", 1) for i in range(1, 20_001))
+    data = (HEADER + good).encode() + "20001,Ana,Núñez,Silva,01/02/1990,F,,,\n".encode("latin-1")
+    assert len(data) > 1 << 20
+    results: list[Result] = []
+    with pytest.raises(SourceError) as caught:
+        results.extend(read_source(_load_one(tmp_path, data)))
+    assert len(_records(results)) == 20_000
+    assert caught.value.row == 20_002
+    assert "row 20002 (line 20002) is not valid utf-8" in str(caught.value)
+
+
+def test_lines_are_split_at_line_feeds_only_across_blocks(tmp_path: Path) -> None:
+    # A carriage return, a Unicode line separator or a form feed inside a quoted value is not a line break; blocks of
+    # more than 1 MiB are cut at a line feed, so every row comes out whole.
+    rows = [GOOD.replace("1,", f"{i},", 1).replace("Pérez", f'"P\u2028{"e" * 2 * i}\x0cz\rx"') for i in range(1, 1001)]
+    data = HEADER + "".join(rows)
+    assert len(data.encode()) > 1 << 20
+    results = _read(tmp_path, data)
+    assert [r.row for r in results] == list(range(2, 1002))
+    assert [r.fields["first_surname"] for r in _records(results)] == [
+        f"P\u2028{'e' * 2 * i}\x0cz\rx" for i in range(1, 1001)
+    ]

@@ -1,7 +1,11 @@
 """Text normalisation, surnames, full names, surname variants and keys, given-name keys."""
 
+import random
+import unicodedata
+
 import pytest
 
+from entramado.identity import standardise
 from entramado.identity.standardise import (
     PersonName,
     StandardisationError,
@@ -304,3 +308,25 @@ def test_given_name_key_errors(text: str, reason: str) -> None:
 )
 def test_given_name_initials(text: str, initials: str) -> None:
     assert given_name_initials(text) == initials
+
+
+def test_folding_takes_short_cuts_without_changing_the_result() -> None:
+    # _fold skips the per-character work for ASCII text and for text whose only other characters are dropped marks;
+    # this is the definition it must keep to.
+    def reference(s: str) -> str:
+        s = s.translate(standardise._PRE_TRANSLATE)
+        if not s.isascii():
+            s = "".join(
+                ch
+                for ch in unicodedata.normalize("NFKD", s)
+                if unicodedata.category(ch) not in standardise._DROPPED_CATEGORIES
+            )
+        return s.upper()
+
+    # letters, marks (Mn, and Mc with a combining class), format characters, compatibility forms, other scripts
+    alphabet = "aZ09 `'-.,/ñÑéÜßøŁæŒÞªº²½ΩЖ中\u2019\u00b4\u2013\u2028\uff21"
+    alphabet += "\u0301\u0308\u00ad\u200b\u0903\u0f39\U0001d165"
+    rng = random.Random(19)
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert standardise._fold(text) == reference(text), repr(text)
