@@ -363,6 +363,7 @@ def test_metaservices(network: Network) -> None:
         timeout=10,
     )
     assert openapi.status_code == 200 and openapi.json()["info"]["title"] == "test provider"
+    assert list(openapi.json()["paths"]) == ["/personas/{ci}/ingresos"]  # only what the network publishes
     denied = httpx.get(
         network.url(f"/r1/{BASE}/DGI/tributos/getOpenAPI?serviceCode=ingresos"),
         headers={"X-Road-Client": f"{BASE}/BPS/otro"},

@@ -666,7 +666,10 @@ class Gateway:
         if service_id not in config.allowed_services(str(call.client)):
             raise AccessDenied("access denied", f"{call.client} holds no grant on {service_id}")
         url = str(local.base_url).rstrip("/") + local.openapi_path
-        return await self._call_local("GET", url, {"accept": "application/json"}, b"")
+        status, body, headers = await self._call_local("GET", url, {"accept": "application/json"}, b"")
+        if status == 200:
+            body = published_openapi(body, config.services[service_id].endpoints)
+        return status, body, headers
 
     async def _call_local(
         self, method: str, url: str, headers: dict[str, str], body: bytes
@@ -959,3 +962,29 @@ def provider_app(gateway: Gateway) -> web.Application:
     app = web.Application(client_max_size=gateway.settings.max_body_size, middlewares=[_errors])
     app.router.add_route("*", "/r1/{tail:.*}", gateway.provider)
     return app
+
+
+def published_openapi(document: bytes, endpoints: tuple[tuple[str, str], ...]) -> bytes:
+    """The provider system's OpenAPI document cut to the operations the network publishes for the service: a
+    system may describe internal operations (an admin queue) that its gateway will never forward."""
+    try:
+        data = orjson.loads(document)
+        paths = data.get("paths") if isinstance(data, dict) else None
+    except orjson.JSONDecodeError:
+        return document
+    if not isinstance(paths, dict):
+        return document
+    published: dict[str, set[str]] = {}
+    for method, path in endpoints:
+        published.setdefault(path, set()).add(method.lower())
+    kept = {}
+    for path, operations in paths.items():
+        allowed = published.get(path)
+        if not allowed or not isinstance(operations, dict):
+            continue
+        kept[path] = {k: v for k, v in operations.items() if k in allowed or k not in _HTTP_METHODS}
+    data["paths"] = kept
+    return orjson.dumps(data)
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
