@@ -26,11 +26,11 @@ from entramado.errors import BadRequest, Conflict, NotFound
 from entramado.identity import model as m
 from entramado.identity.frame import PERSON_FIELDS
 from entramado.identity.golden import SourceValues, golden_record
-from entramado.identity.mapping import Mapping, Rejection, read_mapping
+from entramado.identity.mapping import Mapping, Rejection
 from entramado.identity.models import IndexedRecord, LinkRun, Person, PersonEvent, Review, utc_iso, utcnow
 from entramado.identity.notify import goldens, notify_changes
 from entramado.identity.persons import assign_ids
-from entramado.identity.pipeline import LinkConfig, Timings, collect, link_table
+from entramado.identity.pipeline import LinkConfig, Timings, collect_sources, link_table
 
 RecordKey = tuple[str, str]
 
@@ -136,7 +136,7 @@ def link_mapping(
     timings = Timings()
     say("read")
     with timings.stage("read"):
-        table, rejections = collect(read_mapping(mapping, today=today))
+        table, rejections = collect_sources(mapping, today=today, workers=config.read_workers)
     n = table.num_rows
     sources = table.column("source").to_pylist()
     record_ids = table.column("record_id").to_pylist()
