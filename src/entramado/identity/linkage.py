@@ -93,6 +93,7 @@ class Scorer:
 
     def __init__(self, table: pa.Table, backend: Backend = "duckdb", *, spark: Any = None, threads: int = 0) -> None:
         self.backend = backend
+        self._blocked: dict[str, npt.NDArray[Any]] | None = None
         if backend == "duckdb":
             import duckdb
             from splink import DuckDBAPI
@@ -154,13 +155,30 @@ class Scorer:
         ]
         return m.Model(prior=trained.prior, m=tuple(map(tuple, final_m)), u=tuple(map(tuple, u)))
 
+    def _levels(self) -> dict[str, npt.NDArray[Any]]:
+        """Every blocked pair's levels on DuckDB, and whether each training rule blocks it: computed once, since
+        levels do not depend on the model, and used both to train and to score."""
+        if self._blocked is None:
+            self._blocked = self._fetch(levels_sql(BLOCKING_RULES, flags=TRAINING_RULES))
+        return self._blocked
+
     def _patterns(self, rule: tuple[str, ...], model: m.Model) -> Patterns:
         trained = tuple(not set(c.columns) & set(rule) for c in m.COMPARISONS)
         if self.backend == "duckdb":
-            names = ", ".join(c.name for c in m.COMPARISONS)
-            rows = self._fetch(f"SELECT {names}, count(*) AS n FROM ({levels_sql((rule,))}) GROUP BY {names}")  # noqa: S608
-            levels = np.column_stack([rows[c.name].astype(np.int64) for c in m.COMPARISONS])
-            return Patterns(levels=levels, counts=rows["n"].astype(np.float64), trained=trained)
+            # Every training rule is a blocking rule, so its pairs are among the blocked ones.
+            rows = self._levels()
+            mask = rows[f"flag_{TRAINING_RULES.index(rule)}"].astype(bool)
+            # One integer per pattern (each comparison a digit in its own base) makes counting them one sort.
+            code = np.zeros(int(mask.sum()), dtype=np.int64)
+            for c in m.COMPARISONS:
+                code = code * len(c.levels) + rows[c.name].astype(np.int64)[mask]
+            codes, counts = np.unique(code, return_counts=True)
+            digits = []
+            for c in reversed(m.COMPARISONS):
+                codes, digit = np.divmod(codes, len(c.levels))
+                digits.append(digit)
+            levels = np.column_stack(digits[::-1])
+            return Patterns(levels=levels, counts=counts.astype(np.float64), trained=trained)
         with self._predictions((rule,), model, None) as table:
             gammas = ", ".join(f"gamma_{c.name}" for c in m.COMPARISONS)
             # Table and column names are ours, never input.
@@ -188,7 +206,7 @@ class Scorer:
         ``via_splink``) Splink scores. Both give the same pairs, levels and weights (``test_linkage.py``).
         """
         if self.backend == "duckdb" and not via_splink:
-            rows = self._fetch(levels_sql(BLOCKING_RULES))
+            rows = self._levels()
             levels = np.column_stack([rows[c.name].astype(np.int64) for c in m.COMPARISONS])
             weight = weights_of(levels, model)
             keep = weight >= min_weight
@@ -233,9 +251,12 @@ def _same(rule: tuple[str, ...]) -> str:
     return " AND ".join(f'l."{c}" = r."{c}"' for c in rule)
 
 
-def levels_sql(rules: tuple[tuple[str, ...], ...], table: str = "records") -> str:
+def levels_sql(
+    rules: tuple[tuple[str, ...], ...], table: str = "records", flags: tuple[tuple[str, ...], ...] = ()
+) -> str:
     """SQL giving each blocked pair (``uid_l < uid_r``, each pair once whichever rules block it) and the level index
-    of every comparison (0 null ... n-1 else), one column per comparison named after it."""
+    of every comparison (0 null ... n-1 else), one column per comparison named after it; and, for each rule in
+    ``flags``, whether the pair agrees on its columns (``flag_0``, ``flag_1``...)."""
     blocked = []
     for i, rule in enumerate(rules):
         earlier = " AND ".join(f"NOT coalesce({_same(prev)}, false)" for prev in rules[:i])
@@ -244,7 +265,8 @@ def levels_sql(rules: tuple[tuple[str, ...], ...], table: str = "records") -> st
             + (f" WHERE {earlier}" if earlier else "")
         )
     sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in m.COMPARED_COLUMNS)
-    cases = []
+    sides += "".join(f", coalesce({_same(rule)}, false) AS flag_{i}" for i, rule in enumerate(flags))
+    cases = [f"flag_{i}" for i in range(len(flags))]
     for comparison in m.COMPARISONS:
         whens = " ".join(f"WHEN {level.sql} THEN {i}" for i, level in enumerate(comparison.levels[:-1]))
         cases.append(f"CAST(CASE {whens} ELSE {len(comparison.levels) - 1} END AS UTINYINT) AS {comparison.name}")

@@ -137,11 +137,11 @@ def link_mapping(
     say("read")
     with timings.stage("read"):
         table, rejections = collect_sources(mapping, today=today, workers=config.read_workers)
-    n = table.num_rows
-    sources = table.column("source").to_pylist()
-    record_ids = table.column("record_id").to_pylist()
-    keys: list[RecordKey] = list(zip(sources, record_ids, strict=True))
-    uid_of = {key: uid for uid, key in enumerate(keys)}
+        n = table.num_rows
+        sources = table.column("source").to_pylist()
+        record_ids = table.column("record_id").to_pylist()
+        keys: list[RecordKey] = list(zip(sources, record_ids, strict=True))
+        uid_of = {key: uid for uid, key in enumerate(keys)}
 
     say("load")
     with timings.stage("load"), Session(engine) as session:
@@ -200,6 +200,7 @@ def link_mapping(
             run.finished_at = utcnow()
             session.flush()
             session.close()
+        assignments = list(zip(sources, record_ids, person_of, strict=True))
     report = LinkReport(
         run_id=run_id,
         read=n + len(rejections),
@@ -217,7 +218,7 @@ def link_mapping(
         notifications=notified,
         timings=timings,
         peak_memory_mb=_peak_memory_mb(),
-        assignments=[(keys[uid][0], keys[uid][1], person_of[uid]) for uid in range(n)],
+        assignments=assignments,
         rejections=rejections,
     )
     with Session(engine) as session, session.begin():

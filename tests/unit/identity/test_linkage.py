@@ -8,7 +8,7 @@ import pytest
 
 from entramado.bench.identity_realtime import PLAUSIBLE_MODEL, synthetic_table
 from entramado.identity import model as m
-from entramado.identity.linkage import Scorer
+from entramado.identity.linkage import BLOCKING_RULES, TRAINING_RULES, Scorer
 from entramado.identity.synthetic import generate_records
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:splink")
@@ -52,3 +52,8 @@ def test_training_gives_a_model_that_separates(scorer: Scorer) -> None:
         assert level_weights[1] > level_weights[-1], comparison.name  # the closest level beats else
     pairs = scorer.score(model, min_weight=-5)
     assert np.all(pairs.weight >= -5) and len(pairs) > 1000
+
+
+def test_training_rules_are_blocking_rules() -> None:
+    # Training reads its pairs from the blocked pairs: every training rule must be a blocking rule.
+    assert set(TRAINING_RULES) <= set(BLOCKING_RULES)
