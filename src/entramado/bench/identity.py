@@ -156,6 +156,8 @@ def _run_ours(folder: Path) -> dict[str, Any]:
     engine.dispose()
     stages = dict(report.timings.stages)
     peak = _peak_rss_gb()
+    # The read stage runs in worker processes of this one: the largest of them, while this one held little.
+    workers_peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2, 3)
     sources, record_ids, persons = zip(*report.assignments, strict=True) if report.assignments else ((), (), ())
     predicted = pa.table(
         {"agency": list(sources), "record_id": list(record_ids), "label": list(persons)},
@@ -166,6 +168,7 @@ def _run_ours(folder: Path) -> dict[str, Any]:
         "stages_s": stages,
         "total_s": round(sum(stages.values()), 3),
         "peak_rss_gb": peak,
+        "read_worker_peak_rss_gb": workers_peak,
         "records": report.linked,
         "rejected": report.rejected,
         "persons": report.persons,
