@@ -18,7 +18,7 @@ from entramado.identity import notify, services
 from entramado.identity.mapping import load_mapping
 from entramado.identity.pipeline import LinkConfig
 from entramado.identity.realtime_service import RealtimeIndex
-from entramado.identity.synthetic import generate_records, write_csv
+from entramado.identity.synthetic import generate_records, identity_fields, write_csv
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:splink")
 BPS = "UY-DEMO/GOB/BPS/prestaciones"
@@ -68,15 +68,7 @@ async def test_change_is_told_once_in_order_with_retries(tmp_path: Path, databas
     index = RealtimeIndex(engine)
     index.load()
     row = _im_row(tmp_path)
-    fields = {
-        "national_id": row["cedula"],
-        "national_id_scheme": "UY-CI",
-        "given_names": row["given_names"],
-        "first_surname": row["first_surname"],
-        "second_surname": row["second_surname"],
-        "birth_date": row["birth_date"],
-        "sex": row["sex"],
-    }
+    fields = identity_fields(row)
     # The municipality, trusted most for addresses, records a new address: the golden address changes.
     first = index.upsert("IM", "MOVE-1", {**fields, "address": "Bv. Artigas 1500 apto 3"}, ["%d%m%Y"])
     assert first.decision == "match", json.dumps(first.as_dict())[:3000]

@@ -25,7 +25,7 @@ from typing import Any
 import tomli_w
 
 from entramado.demo.agencies import NOTIFICATIONS_PATH, RECORDS, SEED
-from entramado.identity.synthetic import SyntheticRecord, generate_records, write_csv
+from entramado.identity.synthetic import SyntheticRecord, generate_records, identity_fields, write_csv
 
 PURPOSE = "identificacion"
 PERSONAL_DATA = ("identidad",)
@@ -145,15 +145,7 @@ def _choose_example(directory: Path, records: Sequence[SyntheticRecord]) -> Exam
                 continue
             if serve[truth["DNIC", row["record_id"]]] != {"DNIC", "BPS", "DGI"}:
                 continue
-            fields = {
-                "national_id": row["cedula"],
-                "national_id_scheme": "UY-CI",
-                "given_names": row["given_names"],
-                "first_surname": row["first_surname"],
-                "second_surname": row["second_surname"],
-                "birth_date": row["birth_date"],
-                "sex": row["sex"],
-            }
+            fields = identity_fields(row)
             result = index.match({**fields, **NEW_ADDRESS})
             if result.decision == "match" and result.person_id == person_id:
                 return Example(person_id, ci, fields, ["BPS", "DGI", "DNIC"])

@@ -32,7 +32,7 @@ import itertools
 import math
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
@@ -1055,6 +1055,20 @@ def write_csv(
             if truth_writer is not None:
                 truth_writer.writerow(truth_fields(record))
     return counts
+
+
+def identity_fields(row: Mapping[str, str]) -> dict[str, str]:
+    """The identifying values of one row of ``DNIC.csv``, ``BPS.csv`` or ``IM.csv`` by canonical field, as the person
+    index's API takes them (``POST /records``, ``POST /persons/match``)."""
+    return {
+        "national_id": row["cedula"],
+        "national_id_scheme": "UY-CI",
+        "given_names": row["given_names"],
+        "first_surname": row["first_surname"],
+        "second_surname": row["second_surname"],
+        "birth_date": row["birth_date"],
+        "sex": row["sex"],
+    }
 
 
 def truth_clusters(
