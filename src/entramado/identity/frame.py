@@ -14,7 +14,7 @@ once here so that batch scoring (SQL) and real-time scoring (Python) read the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,11 +125,3 @@ class FrameBuilder:
             [pa.array(values, type=kind) for values, (_, kind) in zip(self.columns, COLUMNS, strict=True)],
             schema=SCHEMA,
         )
-
-
-def build_frame(records: Iterable[SourceRecord]) -> pa.Table:
-    """A record table from source records, ``uid`` numbering them in order."""
-    builder = FrameBuilder()
-    for record in records:
-        builder.add_record(record)
-    return builder.table()

@@ -70,14 +70,6 @@ def _exact(column: str, label: str = "exact") -> Level:
 _ELSE = Level("else", "ELSE", lambda a, b: True)
 
 
-def _jw(column: str, threshold: float) -> Level:
-    return Level(
-        f"jaro_winkler >= {threshold}",
-        f'jaro_winkler_similarity("{column}_l", "{column}_r") >= {threshold}',
-        lambda a, b: _at_least(JaroWinkler.similarity(a[column], b[column]), threshold),
-    )
-
-
 def _at_least(similarity: float, threshold: float) -> bool:
     # DuckDB and rapidfuzz round differently in the last bit (0.92 against 0.9199999999999999): compare as SQL does.
     return similarity >= threshold - 1e-9
