@@ -92,7 +92,7 @@ def latest_model(engine: Engine) -> m.Model | None:
     return m.Model.from_dict(json.loads(text)) if text else None
 
 
-def _record_json(table: pa.Table) -> tuple[list[str], list[str]]:
+def record_json(table: pa.Table) -> tuple[list[str], list[str]]:
     """Each record's values as a JSON array (:data:`PERSON_FIELDS` order) and its SHA-256, computed by DuckDB: a
     million rows in about a second."""
     import duckdb
@@ -167,7 +167,7 @@ def link_mapping(
 
     say("persist")
     with timings.stage("persist"):
-        values, fingerprints = _record_json(table)
+        values, fingerprints = record_json(table)
         clusters: dict[int, list[int]] = {}
         for uid, label in enumerate(labels.tolist()):
             clusters.setdefault(label, []).append(uid)
