@@ -116,6 +116,11 @@ class IdentitySettings(BaseSettings):
     backend: Literal["duckdb", "spark"] = "duckdb"
     match_weight: float = Field(8.0, description="links at or above this match weight join records")
     review_weight: float = Field(0.0, description="pairs from here up to match_weight go to review")
+    household_rules: bool = Field(
+        True,
+        description="keep apart records that disagree on given name, birth date or sex (household members, twins); "
+        "switch off only for a register known to hold no households",
+    )
     admin_token: str = Field("", description="bearer token for the review and subscription API; empty: generated")
     gateway_url: str = Field("", description="consumer URL of the index's gateway; empty: notifications stay queued")
     client: str = Field("", description="the index's subsystem on the network (X-Road-Client of notifications)")

@@ -56,7 +56,7 @@ FEBRL4_FIELDS = """\
 [source.fields]
 given_names = "given_name"
 first_surname = "surname"
-birth_date = { column = "date_of_birth", format = "%Y%m%d" }
+birth_date = { column = "date_of_birth", format = "%Y%m%d", on_invalid = "empty" }
 national_id = "soc_sec_id"
 street_number = "street_number"
 street_name = "address_1"
@@ -334,17 +334,18 @@ def _run_splink(folder: Path) -> dict[str, Any]:
     }
 
 
-def _run_febrl4(folder: Path) -> dict[str, Any]:
-    """Our pipeline on FEBRL4 (both files deduplicated together), with the kinds of error behind the missed pairs."""
+def _run_febrl4(folder: Path, *, households: bool = True) -> dict[str, Any]:
+    """Our pipeline on FEBRL4 (both files deduplicated together), with the kinds of error behind the missed pairs;
+    ``households=False`` switches the household rules off."""
     from entramado.identity.evaluate import accuracy
     from entramado.identity.mapping import load_mapping, read_mapping
-    from entramado.identity.pipeline import MATCH_WEIGHT, Timings, collect, link_table
+    from entramado.identity.pipeline import MATCH_WEIGHT, LinkConfig, Timings, collect, link_table
 
     clock = _Clock()
     with clock.stage("read_standardise"):
         table, rejections = collect(read_mapping(load_mapping(folder / "mapping.toml")))
     timings = Timings()
-    _model, pairs, labels, refused = link_table(table, timings=timings)
+    _model, pairs, labels, refused = link_table(table, config=LinkConfig(households=households), timings=timings)
     stages = {**clock.stages, **timings.stages}
     peak = _peak_rss_gb()
 
@@ -393,7 +394,12 @@ def _run_febrl4(folder: Path) -> dict[str, Any]:
     }
 
 
-_RUNS: dict[str, Callable[[Path], dict[str, Any]]] = {"ours": _run_ours, "splink": _run_splink, "febrl4": _run_febrl4}
+_RUNS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "ours": _run_ours,
+    "splink": _run_splink,
+    "febrl4": _run_febrl4,
+    "febrl4-no-households": lambda folder: _run_febrl4(folder, households=False),
+}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -515,24 +521,34 @@ def bench_identity(
 
 
 def bench_febrl4(*, keep: Path | None = None, progress: bool = False) -> dict[str, Any]:
-    """Our pipeline on FEBRL4: pairwise precision, recall and F1 against its known pairs."""
+    """Our pipeline on FEBRL4: pairwise precision, recall and F1 against its known pairs, as configured for Uruguay
+    (``ours``) and with the household rules off (``ours_without_household_rules``). FEBRL4 has no households, and its
+    noise generator replaces a duplicate's given name or birth date outright, which is what the household rules read
+    as another member of the family; the second run shows what those rules cost on such data."""
     work = keep or Path(tempfile.mkdtemp(prefix="entramado-bench-febrl4-"))
     try:
-        with _progress(progress, 1) as advance:
+        with _progress(progress, 2) as advance:
             advance("FEBRL4: our pipeline")
             true_pairs = write_febrl4(work)
             ours = _child("febrl4", work)
+            advance("FEBRL4: our pipeline without the household rules")
+            lax = _child("febrl4-no-households", work)
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    f1 = ours.get("accuracy", {}).get("pairwise_f1")
+
+    def f1_met(result: dict[str, Any]) -> bool:
+        f1 = result.get("accuracy", {}).get("pairwise_f1")
+        return f1 is not None and f1 >= TARGET_FEBRL4_F1
+
     return {
         "benchmark": "identity-febrl4",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "true_pairs": true_pairs,
         "ours": ours,
+        "ours_without_household_rules": lax,
         "targets": {"pairwise_f1_min": TARGET_FEBRL4_F1},
-        "met": {"pairwise_f1": f1 is not None and f1 >= TARGET_FEBRL4_F1},
+        "met": {"pairwise_f1": f1_met(ours), "pairwise_f1_without_household_rules": f1_met(lax)},
     }
 
 

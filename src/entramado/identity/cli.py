@@ -53,6 +53,7 @@ def link(
         match_weight=settings.match_weight,
         review_weight=settings.review_weight,
         retrain=retrain,
+        households=settings.household_rules,
     )
     if config.backend not in {"duckdb", "spark"}:
         raise typer.BadParameter("backend must be duckdb or spark", param_hint="--backend")

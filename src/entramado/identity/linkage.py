@@ -32,6 +32,9 @@ BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
     ("surname2_key", "birth_date"),
     ("phone",),
     ("email",),
+    ("birth_date", "street_number"),
+    ("given_first", "street_name", "street_number"),
+    ("given_first", "surname1_key", "street_number"),
 )
 #: Blocking rules whose pairs train ``m`` by expectation maximisation (each leaves other comparisons free).
 TRAINING_RULES: tuple[tuple[str, ...], ...] = (

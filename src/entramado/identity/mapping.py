@@ -77,6 +77,7 @@ from typing import Any, BinaryIO, Literal, NamedTuple, cast
 from entramado.identity.standardise import (
     DATE_FORMAT_DESCRIPTIONS,
     Address,
+    Cedula,
     DateFormat,
     Sex,
     StandardisationError,
@@ -151,7 +152,9 @@ DEFAULT_MAX_FIELD_LENGTH = 10_000
 _CSV_FIELD_SIZE_LIMIT = 2**31 - 1
 
 _SOURCE_KEYS = ("name", "path", "id", "encoding", "delimiter", "max_field_length", "missing_values", "fields")
-_FIELD_TABLE_KEYS = ("column", "format", "value")
+_FIELD_TABLE_KEYS = ("column", "format", "value", "on_invalid")
+#: Fields whose malformed values reject the record unless the mapping says ``on_invalid = "empty"``.
+LENIENT_FIELDS = ("birth_date", "national_id")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 _NAME_FIELDS = ("given_names", "middle_name", "first_surname", "second_surname", "full_name")
@@ -204,11 +207,14 @@ class FieldSpec:
 
     ``formats`` (birth dates only) are tried in order: strptime formats (they contain ``%``) or names of
     :data:`~entramado.identity.standardise.DATE_FORMAT_DESCRIPTIONS`. Empty means :func:`parse_date`'s defaults.
+    ``leave_invalid_empty`` (``on_invalid = "empty"``, :data:`LENIENT_FIELDS` only): a malformed value is left empty
+    with a note instead of rejecting the record.
     """
 
     columns: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
     value: str | None = None
+    leave_invalid_empty: bool = False
 
     @property
     def column_label(self) -> str | None:
@@ -239,6 +245,11 @@ class Source:
     def date_formats(self) -> tuple[str, ...]:
         spec = self.fields.get("birth_date")
         return spec.formats if spec is not None else ()
+
+    @property
+    def lenient(self) -> frozenset[str]:
+        """The fields whose malformed values are left empty with a note (``on_invalid = "empty"``)."""
+        return frozenset(name for name, spec in self.fields.items() if spec.leave_invalid_empty)
 
     def columns(self) -> dict[str, str]:
         """Every column the mapping reads -> what it is read for (``id``, ``birth_date``...), in mapping order."""
@@ -348,6 +359,8 @@ def _field_spec(name: str, raw: object, ctx: _Context) -> FieldSpec:
             raise ctx.error(key, "give either column or value (a constant), not both")
         if "format" in raw:
             raise ctx.error(f"{key}.format", "a constant takes no format")
+        if "on_invalid" in raw:
+            raise ctx.error(f"{key}.on_invalid", "a constant takes no on_invalid")
         value = raw["value"]
         if not isinstance(value, str) or not value.strip():
             raise ctx.error(f"{key}.value", f"a constant must be a non-empty string, not {value!r}")
@@ -376,7 +389,14 @@ def _field_spec(name: str, raw: object, ctx: _Context) -> FieldSpec:
             if problem:
                 raise ctx.error(f"{key}.format", problem)
         formats = tuple(items)
-    return FieldSpec(columns=columns, formats=formats)
+    leave_empty = False
+    if "on_invalid" in raw:
+        if name not in LENIENT_FIELDS:
+            raise ctx.error(f"{key}.on_invalid", f"applies to {' and '.join(LENIENT_FIELDS)} only")
+        if raw["on_invalid"] not in ("reject", "empty"):
+            raise ctx.error(f"{key}.on_invalid", f"is 'reject' (the default) or 'empty', not {raw['on_invalid']!r}")
+        leave_empty = raw["on_invalid"] == "empty"
+    return FieldSpec(columns=columns, formats=formats, leave_invalid_empty=leave_empty)
 
 
 def _required_string(raw: dict[str, Any], key: str, ctx: _Context) -> str:
@@ -812,13 +832,18 @@ def _unit(text: str) -> str | None:
 
 
 def standardise_fields(
-    fields: dict[str, str], *, date_formats: Sequence[str] = (), today: date | None = None
+    fields: dict[str, str],
+    *,
+    date_formats: Sequence[str] = (),
+    today: date | None = None,
+    lenient: frozenset[str] = frozenset(),
 ) -> StandardRecord:
     """Standardise a record's raw values, keyed by canonical field (absent or ``""`` means no value).
 
     Raises :class:`RecordRejected` when the record cannot be used (see the module documentation); other problems
     leave the field empty and add a :class:`Note`. ``date_formats`` are the birth-date formats of the mapping;
-    ``today`` (default: today) bounds birth dates.
+    ``today`` (default: today) bounds birth dates. Malformed values of the ``lenient`` fields (of
+    :data:`LENIENT_FIELDS`) are left empty with a note instead of rejecting the record.
     """
     get = fields.get
     notes: list[Note] = []
@@ -854,9 +879,12 @@ def standardise_fields(
     if born := get("birth_date", "").strip():
         now = _current_date()
         parsed_date = _birth_date_outcome(born, tuple(date_formats), today or now, now.year % 100)
-        if isinstance(parsed_date, _Rejected):
+        if not isinstance(parsed_date, _Rejected):
+            record.birth_date, record.birth_date_ambiguous = parsed_date
+        elif "birth_date" in lenient:
+            notes.append(Note("birth_date", parsed_date.reason + "; left empty"))
+        else:
             raise RecordRejected(parsed_date.field, parsed_date.reason)
-        record.birth_date, record.birth_date_ambiguous = parsed_date
 
     if code := get("sex", "").strip():
         record.sex, note = _sex_outcome(code)
@@ -864,13 +892,18 @@ def standardise_fields(
             notes.append(note)
 
     if national_id := get("national_id", "").strip():
+        cedula: Cedula | None
         try:
             cedula = parse_cedula(national_id)
         except StandardisationError as error:
             rejected = _rejected("national_id", error)
-            raise RecordRejected(rejected.field, rejected.reason) from None
-        record.national_id = cedula.digits
-        if get("national_id_scheme", "").strip().upper() == "UY-CI":
+            if "national_id" not in lenient:
+                raise RecordRejected(rejected.field, rejected.reason) from None
+            notes.append(Note("national_id", rejected.reason + "; left empty"))
+            cedula = None
+        if cedula is not None:
+            record.national_id = cedula.digits
+        if cedula is not None and get("national_id_scheme", "").strip().upper() == "UY-CI":
             record.national_id_valid = cedula.valid
             if not cedula.valid:
                 expected = cedula_check_digit(cedula.body)
@@ -1208,7 +1241,7 @@ def read_source(source: Source, *, today: date | None = None) -> Iterator[Result
     rows = _parquet_rows(source) if source.kind == "parquet" else _csv_rows(source)
     name, path, id_column, missing = source.name, source.path, source.id_column, source.missing_values
     plan = _field_plan(source)
-    date_formats = source.date_formats
+    date_formats, lenient = source.date_formats, source.lenient
     seen: dict[str, int] = {}
     for number, values, column, reason in rows:
         if values is None:
@@ -1226,7 +1259,7 @@ def read_source(source: Source, *, today: date | None = None) -> Iterator[Result
         seen[record_id] = number
         raw = _raw_fields(plan, missing, values)
         try:
-            standardised = standardise_fields(raw, date_formats=date_formats, today=today)
+            standardised = standardise_fields(raw, date_formats=date_formats, today=today, lenient=lenient)
         except RecordRejected as error:
             spec = source.fields.get(error.field) if error.field else None
             column = spec.column_label if spec is not None else None

@@ -262,30 +262,40 @@ def _same_street(a: Row, b: Row) -> bool:
     return bool(a["street_name"] == b["street_name"])
 
 
+def _same_number(a: Row, b: Row) -> bool:
+    return a["street_number"] is not None and a["street_number"] == b["street_number"]
+
+
 ADDRESS = Comparison(
     "address",
-    ("street_name", "street_number", "unit", "department"),
+    ("street_name", "street_number", "unit", "locality", "department"),
     (
         _null("street_name"),
         Level(
             "street, number and unit",
             '"street_name_l" = "street_name_r" AND "street_number_l" = "street_number_r" AND '
             '("unit_l" = "unit_r" OR ("unit_l" IS NULL AND "unit_r" IS NULL))',
-            lambda a, b: (
-                _same_street(a, b)
-                and a["street_number"] is not None
-                and a["street_number"] == b["street_number"]
-                and a["unit"] == b["unit"]
-            ),
+            lambda a, b: _same_street(a, b) and _same_number(a, b) and a["unit"] == b["unit"],
         ),
         Level(
             "street and number",
             '"street_name_l" = "street_name_r" AND "street_number_l" = "street_number_r"',
+            lambda a, b: _same_street(a, b) and _same_number(a, b),
+        ),
+        Level(
+            "number, street jaro_winkler >= 0.9",
+            '"street_number_l" = "street_number_r" AND '
+            'jaro_winkler_similarity("street_name_l", "street_name_r") >= 0.9',
             lambda a, b: (
-                _same_street(a, b) and a["street_number"] is not None and a["street_number"] == b["street_number"]
+                _same_number(a, b) and _at_least(JaroWinkler.similarity(a["street_name"], b["street_name"]), 0.9)
             ),
         ),
         _exact("street_name", "street"),
+        Level(
+            "locality",
+            '"locality_l" = "locality_r"',
+            lambda a, b: _equal(a, b, "locality"),
+        ),
         Level(
             "department",
             '"department_l" = "department_r"',
@@ -411,13 +421,21 @@ class Model:
         return {
             "prior": self.prior,
             "comparisons": {
-                c.name: {"m": list(m), "u": list(u)} for c, m, u in zip(COMPARISONS, self.m, self.u, strict=True)
+                c.name: {"levels": [level.label for level in c.levels[1:]], "m": list(m), "u": list(u)}
+                for c, m, u in zip(COMPARISONS, self.m, self.u, strict=True)
             },
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Model:
+        """The model :meth:`as_dict` wrote. Raises :class:`ValueError` when it was trained for other comparison
+        levels than :data:`COMPARISONS` has now (a model saved by an earlier version must be trained again)."""
         comparisons = data["comparisons"]
+        for c in COMPARISONS:
+            saved = comparisons.get(c.name)
+            labels = [level.label for level in c.levels[1:]]
+            if saved is None or len(saved["m"]) != len(labels) or saved.get("levels", labels) != labels:
+                raise ValueError(f"the model was trained for other levels of the {c.name!r} comparison")
         return cls(
             prior=float(data["prior"]),
             m=tuple(tuple(float(x) for x in comparisons[c.name]["m"]) for c in COMPARISONS),

@@ -44,6 +44,7 @@ class LinkConfig:
     read_workers: int = 2  # processes reading and standardising the sources
     threads: int = 0
     retrain: bool = False
+    households: bool = True  # the household rules keep apart records that disagree on given name, birth date or sex
 
 
 @dataclass
@@ -149,7 +150,7 @@ def link_table(
     finally:
         scorer.close()
     with timings.stage("cluster"):
-        conflicts = _pairs_where(pairs, pairs.conflict)
+        conflicts = _pairs_where(pairs, pairs.conflict) if config.households else iter(())
         result = cluster(
             table.num_rows,
             pairs.uid_l,

@@ -84,12 +84,18 @@ def _peak_memory_mb() -> float:
 
 
 def latest_model(engine: Engine) -> m.Model | None:
-    """The model of the newest finished run, if any."""
+    """The model of the newest finished run, if any and if it fits today's comparisons (a model trained for other
+    comparison levels is not used: the next batch run trains again)."""
     with Session(engine) as session:
         text = session.scalar(
             select(LinkRun.model).where(LinkRun.finished_at.is_not(None)).order_by(LinkRun.id.desc()).limit(1)
         )
-    return m.Model.from_dict(json.loads(text)) if text else None
+    if not text:
+        return None
+    try:
+        return m.Model.from_dict(json.loads(text))
+    except ValueError:
+        return None
 
 
 def record_json(table: pa.Table) -> tuple[list[str], list[str]]:

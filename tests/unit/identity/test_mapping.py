@@ -293,6 +293,34 @@ def test_impossible_dates_are_rejected_with_row_and_column(tmp_path: Path, value
     assert len(_records(results)) == 1
 
 
+def test_on_invalid_empty_keeps_the_record_without_the_bad_value_and_says_why(tmp_path: Path) -> None:
+    fields = FIELDS.replace('format = "%d/%m/%Y" }', 'format = "%d/%m/%Y", on_invalid = "empty" }').replace(
+        'national_id = "cedula"', 'national_id = { column = "cedula", on_invalid = "empty" }'
+    )
+    bad = GOOD.replace("03/04/1980", "31/04/1980").replace("1.234.567-2", "1.234.A67-2")
+    [record] = _records(_read(tmp_path, HEADER + bad, fields=fields))
+    assert record.standardised.birth_date is None and record.standardised.national_id is None
+    assert record.standardised.national_id_valid is None
+    assert record.standardised.given_names == "JUAN PABLO"
+    notes = {note.field: note.message for note in record.standardised.notes}
+    assert "is not a real date in the format '%d/%m/%Y'" in notes["birth_date"]
+    assert notes["birth_date"].endswith("; left empty")
+    assert notes["national_id"].startswith("national_id '1.234.A67-2'") and notes["national_id"].endswith("left empty")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ('sex = { column = "sexo", on_invalid = "empty" }', "applies to birth_date and national_id only"),
+        ('national_id = { column = "cedula", on_invalid = "skip" }', "'reject' (the default) or 'empty', not 'skip'"),
+        ('national_id = { value = "12345672", on_invalid = "empty" }', "a constant takes no on_invalid"),
+    ],
+)
+def test_bad_on_invalid(tmp_path: Path, spec: str, expected: str) -> None:
+    message = _mapping_error(tmp_path, _source_toml(fields=f"[source.fields]\n{spec}\n"))
+    assert "on_invalid" in message and expected in message, message
+
+
 def test_default_date_formats_give_precise_reasons(tmp_path: Path) -> None:
     fields = FIELDS.replace('{ column = "fecha_nac", format = "%d/%m/%Y" }', '"fecha_nac"')
     results = _read(tmp_path, HEADER + GOOD.replace("03/04/1980", "29/02/1981"), fields=fields)

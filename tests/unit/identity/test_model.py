@@ -3,6 +3,7 @@ same level for the same pair, and the household rules agree in both forms."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 from collections.abc import Mapping, Sequence
@@ -12,9 +13,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from entramado.bench.identity_realtime import synthetic_values
+from entramado.bench.identity_realtime import PLAUSIBLE_MODEL, synthetic_values
 from entramado.identity.frame import COLUMNS, PERSON_FIELDS
-from entramado.identity.model import COMPARISONS, household_conflict, household_conflict_sql
+from entramado.identity.model import COMPARISONS, Model, household_conflict, household_conflict_sql
 from entramado.identity.synthetic import generate_records
 
 Row = dict[str, Any]
@@ -138,6 +139,10 @@ EDGES: list[Pair] = [
     (_row(unit="APTO 1"), _row(unit="APTO 1")),
     (_row(street_number=None), _row(street_number=None)),
     (_row(street_name="RIVERA"), _row()),
+    (_row(street_name="ITALLIA"), _row()),
+    (_row(street_name="ITALLIA", street_number=None), _row()),
+    (_row(street_name="RIVERA", locality="MALVIN"), _row(locality="MALVIN")),
+    (_row(street_name="RIVERA", locality=None), _row(locality=None)),
     (_row(department=None, street_name="RIVERA"), _row(department=None)),
     (_row(sex=None, phone="+59899123456", email="a@b.uy"), _row(phone="+59899123456", email="a@b.uy")),
 ]
@@ -207,3 +212,18 @@ def test_gamma_runs_from_null_to_closest() -> None:
     for comparison in COMPARISONS:
         n = len(comparison.levels)
         assert [comparison.gamma(i) for i in range(n)] == [-1, *range(n - 2, -1, -1)]
+
+
+def test_a_model_saved_for_other_levels_is_refused() -> None:
+    saved = PLAUSIBLE_MODEL.as_dict()
+    assert Model.from_dict(saved) == PLAUSIBLE_MODEL
+    older = copy.deepcopy(saved)
+    address = older["comparisons"]["address"]
+    address["m"], address["u"] = address["m"][:-2], address["u"][:-2]
+    del address["levels"]  # models saved before the labels were kept
+    with pytest.raises(ValueError, match="other levels of the 'address' comparison"):
+        Model.from_dict(older)
+    relabelled = copy.deepcopy(saved)
+    relabelled["comparisons"]["sex"]["levels"] = ["same", "else"]
+    with pytest.raises(ValueError, match="'sex'"):
+        Model.from_dict(relabelled)
