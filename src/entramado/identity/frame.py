@@ -20,8 +20,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from entramado.identity.mapping import SourceRecord, StandardRecord
-from entramado.identity.standardise import StandardisationError, given_name_initials, given_name_key, surname_key
+from entramado.identity.mapping import StandardRecord
+from entramado.identity.standardise import (
+    Sex,
+    StandardisationError,
+    given_name_initials,
+    given_name_key,
+    surname_key,
+)
 
 #: The columns of a record table, in order, with their Arrow types.
 COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -58,28 +64,35 @@ SCHEMA = pa.schema(list(COLUMNS))
 PERSON_FIELDS: tuple[str, ...] = COLUMN_NAMES[3:]
 
 
+def _given_keys(given: str | None, sex: Sex | None) -> tuple[str | None, str | None, str | None]:
+    """``given_key``, ``given_first`` and ``given_initials`` of given names."""
+    if not given:
+        return None, None, None
+    try:
+        key = given_name_key(given, sex) or None
+        initials = given_name_initials(given, sex) or None
+    except StandardisationError:
+        return None, None, None
+    return key, key.split(" ", 1)[0] if key else None, initials
+
+
+def _surname_key(surname: str | None) -> str | None:
+    return (surname_key(surname) or None) if surname else None
+
+
 def keyed_values(record: StandardRecord) -> tuple[Any, ...]:
     """The values of :data:`PERSON_FIELDS` for one standardised record, keys included."""
     given = record.given_names
-    given_key = given_initials = None
-    if given:
-        try:
-            given_key = given_name_key(given, record.sex) or None
-            given_initials = given_name_initials(given, record.sex) or None
-        except StandardisationError:
-            given_key = given_initials = None
     s1, s2 = record.first_surname, record.second_surname
     born = record.birth_date
     nid_valid = record.national_id_valid if record.national_id else None
     return (
         given,
-        given_key,
-        given_key.split(" ", 1)[0] if given_key else None,
-        given_initials,
+        *_given_keys(given, record.sex),
         s1,
         s2,
-        (surname_key(s1) or None) if s1 else None,
-        (surname_key(s2) or None) if s2 else None,
+        _surname_key(s1),
+        _surname_key(s2),
         born.isoformat() if born else None,
         born.year if born else None,
         record.birth_date_ambiguous,
@@ -117,11 +130,54 @@ class FrameBuilder:
             column.append(value)
         return uid
 
-    def add_record(self, record: SourceRecord) -> int:
-        return self.add(record.source, record.record_id, keyed_values(record.standardised))
-
     def table(self) -> pa.Table:
         return pa.table(
             [pa.array(values, type=kind) for values, (_, kind) in zip(self.columns, COLUMNS, strict=True)],
             schema=SCHEMA,
         )
+
+
+def frame_of(sources: Sequence[str], record_ids: Sequence[str], records: Sequence[StandardRecord]) -> pa.Table:
+    """The record table of many records at once, ``uid`` from 0: what :class:`FrameBuilder` makes of them one by one,
+    built column by column, with each key computed once per distinct value (names, surnames and dates repeat)."""
+    given = [r.given_names for r in records]
+    sex = [r.sex for r in records]
+    given_pairs = list(zip(given, sex, strict=True))
+    given_keys = {pair: _given_keys(*pair) for pair in set(given_pairs)}
+    keyed = [given_keys[pair] for pair in given_pairs]
+    first = [r.first_surname for r in records]
+    second = [r.second_surname for r in records]
+    surname_keys = {name: _surname_key(name) for name in {*first, *second}}
+    born = [r.birth_date for r in records]
+    dates = {day: (day.isoformat(), day.year) if day else (None, None) for day in set(born)}
+    national_id = [r.national_id for r in records]
+    columns: list[list[Any]] = [
+        list(range(len(records))),
+        list(sources),
+        list(record_ids),
+        given,
+        [k[0] for k in keyed],
+        [k[1] for k in keyed],
+        [k[2] for k in keyed],
+        first,
+        second,
+        [surname_keys[name] for name in first],
+        [surname_keys[name] for name in second],
+        [dates[day][0] for day in born],
+        [dates[day][1] for day in born],
+        [r.birth_date_ambiguous for r in records],
+        sex,
+        national_id,
+        [r.national_id_valid if nid else None for r, nid in zip(records, national_id, strict=True)],
+        [r.street_name for r in records],
+        [r.street_number for r in records],
+        [r.unit for r in records],
+        [r.locality for r in records],
+        [r.department for r in records],
+        [r.postcode for r in records],
+        [r.phone for r in records],
+        [r.email for r in records],
+    ]
+    return pa.table(
+        [pa.array(values, type=kind) for values, (_, kind) in zip(columns, COLUMNS, strict=True)], schema=SCHEMA
+    )

@@ -1229,8 +1229,14 @@ def _raw_fields(plan: _FieldPlan, missing: frozenset[str], values: tuple[str, ..
     return out
 
 
-def read_source(source: Source, *, today: date | None = None) -> Iterator[Result]:
+def read_source(
+    source: Source, *, today: date | None = None, rows: tuple[int, int | None] = (2, None)
+) -> Iterator[Result]:
     """Stream a source's rows as :class:`SourceRecord` and :class:`Rejection` results, in file order.
+
+    ``rows`` = ``(start, stop)`` reads part of the source: the results of rows ``start`` (inclusive) to ``stop``
+    (exclusive, ``None`` for the end), so that several processes can share a large source. The rows before ``start``
+    are still parsed, without being standardised, so that row numbers and duplicate ids come out as in a whole read.
 
     Raises :class:`SourceError` (naming the file, and the row or column) when the source cannot be read at all: an
     empty file (0 bytes), a byte that is not valid in the declared encoding (the rows before it have been yielded),
@@ -1238,25 +1244,34 @@ def read_source(source: Source, *, today: date | None = None) -> Iterator[Result
     without rows yields nothing. Everything wrong with a single row is a :class:`Rejection`; reading goes on.
     Record ids are remembered to reject duplicates (about 100 bytes each).
     """
-    rows = _parquet_rows(source) if source.kind == "parquet" else _csv_rows(source)
+    parsed = _parquet_rows(source) if source.kind == "parquet" else _csv_rows(source)
     name, path, id_column, missing = source.name, source.path, source.id_column, source.missing_values
     plan = _field_plan(source)
     date_formats, lenient = source.date_formats, source.lenient
+    start, stop = rows
     seen: dict[str, int] = {}
-    for number, values, column, reason in rows:
+    for number, values, column, reason in parsed:
+        if stop is not None and number >= stop:
+            break
+        before = number < start
         if values is None:
-            yield Rejection(name, path, number, column, reason)
+            if not before:
+                yield Rejection(name, path, number, column, reason)
             continue
         record_id = values[0].strip()  # the record id comes first (Source.columns)
         if not record_id or (missing and record_id.upper() in missing):
-            yield Rejection(name, path, number, id_column, "the record id is empty")
+            if not before:
+                yield Rejection(name, path, number, id_column, "the record id is empty")
             continue
         first = seen.get(record_id)
         if first is not None:
-            reason = f"record id {record_id!r} is also on row {first}; only the first is kept"
-            yield Rejection(name, path, number, id_column, reason, record_id)
+            if not before:
+                reason = f"record id {record_id!r} is also on row {first}; only the first is kept"
+                yield Rejection(name, path, number, id_column, reason, record_id)
             continue
         seen[record_id] = number
+        if before:
+            continue
         raw = _raw_fields(plan, missing, values)
         try:
             standardised = standardise_fields(raw, date_formats=date_formats, today=today, lenient=lenient)

@@ -51,6 +51,13 @@ def new_person_id() -> str:
     return base64.b32encode(_random.take(13)).decode()[:20].translate(_CROCKFORD)
 
 
+def new_person_ids(count: int) -> list[str]:
+    """``count`` fresh ids as :func:`new_person_id` makes them, encoded in one go (a first run makes hundreds of
+    thousands): 15 random bytes are 24 base-32 characters, of which each id keeps 20."""
+    text = base64.b32encode(secrets.token_bytes(15 * count)).decode().translate(_CROCKFORD)
+    return [text[i : i + 20] for i in range(0, 24 * count, 24)]
+
+
 @dataclass
 class Assignment(Generic[K]):
     """The id of each cluster and the history: ``merged`` (old id -> id it now redirects to), ``split`` (id kept
@@ -69,7 +76,7 @@ def assign_ids(
     previous: Mapping[K, str],
     unchanged: Callable[[K], bool],
     *,
-    new_id: Callable[[], str] = new_person_id,
+    new_ids: Callable[[int], list[str]] = new_person_ids,
 ) -> Assignment[K]:
     """Give every cluster a person id.
 
@@ -77,7 +84,7 @@ def assign_ids(
         clusters: cluster label -> the keys of its records.
         previous: key -> person id, for every record the index held before this run.
         unchanged: whether a record is the same as before (same values); only unchanged records vote.
-        new_id: makes a new id.
+        new_ids: makes so many new ids.
 
     Returns:
         The assignment; every previous id is either kept by a cluster, merged, or retired.
@@ -100,10 +107,9 @@ def assign_ids(
             continue
         out.ids[label] = old
         taken.add(old)
-    for label in clusters:
-        if label not in out.ids:
-            out.ids[label] = fresh = new_id()
-            out.created.append(fresh)
+    without = [label for label in clusters if label not in out.ids]
+    out.created = new_ids(len(without))
+    out.ids.update(zip(without, out.created, strict=True))
     for old in set(previous.values()) - taken:
         where = holders.get(old)
         if where:

