@@ -31,7 +31,7 @@ from entramado.identity.mapping import Mapping, Rejection
 from entramado.identity.models import IndexedRecord, LinkRun, Person, PersonEvent, Review, utc_iso, utcnow
 from entramado.identity.notify import goldens, notify_changes
 from entramado.identity.persons import assign_ids
-from entramado.identity.pipeline import LinkConfig, Timings, collect_sources, link_table
+from entramado.identity.pipeline import LinkConfig, Timings, collect_sources, gc_paused, link_table
 
 RecordKey = tuple[str, str]
 
@@ -139,6 +139,19 @@ def link_mapping(
     Returns:
         Counts that reconcile (read = linked + rejected), id history, time per stage, peak memory.
     """
+    with gc_paused():
+        return _link_mapping(engine, mapping, config=config, today=today, progress=progress, spark=spark)
+
+
+def _link_mapping(
+    engine: Engine,
+    mapping: Mapping,
+    *,
+    config: LinkConfig,
+    today: dt.date | None,
+    progress: Callable[[str], None] | None,
+    spark: Any,
+) -> LinkReport:
     say = progress or (lambda _stage: None)
     timings = Timings()
     say("read")
