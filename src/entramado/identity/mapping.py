@@ -43,6 +43,10 @@ A record is **rejected** (a :class:`Rejection` with the row and column) when it 
   into given names and surnames;
 * nothing is left to link on: no name, no birth date and no national id.
 
+A source known to carry dirty dates or ids may say ``on_invalid = "empty"`` in the field's table
+(``birth_date = { column = "fnac", format = "%Y%m%d", on_invalid = "empty" }``, also for ``national_id``): a
+malformed value of that field is then left empty with a note instead of rejecting the record.
+
 Anything else that cannot be standardised is **left empty with a note** (:attr:`StandardRecord.notes`) and the record
 is kept: an unknown sex code, an unrecognised department, an address, phone, e-mail or postcode that does not parse, a
 name part made only of punctuation. A cédula whose check digit does not match is kept with ``national_id_valid`` set
