@@ -1,8 +1,10 @@
-"""Batch scoring with Splink: training the match model and scoring the blocked pairs of a record table.
+"""Batch scoring: training the match model and scoring the blocked pairs of a record table, in SQL.
 
-Splink does what it does well here: it generates the blocked pairs and their comparison vectors in SQL (DuckDB on
-one machine, Spark beyond), estimates ``u`` by random sampling and the prior from deterministic rules, and scores
-every pair. The ``m`` step runs in :mod:`entramado.identity.training`; the clustering, the household rules, the
+On one machine (DuckDB) one statement generated from the comparison levels gives every blocked pair's levels, which
+serve both training and scoring, and the prior (a deterministic rule) and ``u`` (random sampling) are counted by our
+SQL too. On Spark, Splink does what it does well: it generates the blocked pairs and their comparison vectors,
+estimates the prior and ``u``, and scores every pair; a test checks that both ways give the same pairs, levels and
+weights. The ``m`` step runs in :mod:`entramado.identity.training`; the clustering, the household rules, the
 persistent ids and the golden records are ours (:mod:`entramado.identity.cluster`, :mod:`entramado.identity.persons`).
 """
 
@@ -154,11 +156,12 @@ class Scorer:
             settings = linker.misc.save_model_to_json()
             prior = float(settings["probability_two_random_records_match"])
             u = _splink_u(settings, u_max_pairs)
-        placeholder = m.Model(prior=prior, m=tuple(map(tuple, u)), u=tuple(map(tuple, u)))
+        # Counting patterns on Spark goes through Splink, which wants every probability set; weights play no part.
+        unweighted = m.Model(prior=prior, m=tuple(map(tuple, u)), u=tuple(map(tuple, u)))
         start = [_default_m(len(us)) for us in u]
         estimates = []
         for rule in TRAINING_RULES:
-            patterns = self._patterns(rule, placeholder)
+            patterns = self._patterns(rule, unweighted)
             ms, _ = expectation_maximisation(patterns, u, start)
             estimates.append((ms, patterns))
         final_m = [

@@ -7,7 +7,8 @@ this on generated pairs.
 
 Weights follow Fellegi and Sunter: a level's weight is ``log2(m / u)``, where ``m`` is the probability of the level
 among pairs of the same person and ``u`` among pairs of different people; a pair's match weight is the prior's weight
-plus the weight of each comparison's level. Splink estimates ``m`` and ``u``; :class:`Model` holds them.
+plus the weight of each comparison's level. :mod:`~entramado.identity.linkage` estimates them; :class:`Model` holds
+them.
 
 Households are not persons: :func:`household_conflict` says when two records cannot be the same person whatever their
 weight (different given names, or different birth dates, unless the cédula and the rest say otherwise). It is what
@@ -441,23 +442,6 @@ class Model:
             m=tuple(tuple(float(x) for x in comparisons[c.name]["m"]) for c in COMPARISONS),
             u=tuple(tuple(float(x) for x in comparisons[c.name]["u"]) for c in COMPARISONS),
         )
-
-    @classmethod
-    def from_splink(cls, settings: Mapping[str, Any]) -> Model:
-        """Read a trained model from Splink's settings dictionary (``linker.misc.save_model_to_json()``)."""
-        by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
-        ms: list[tuple[float, ...]] = []
-        us: list[tuple[float, ...]] = []
-        for comparison in COMPARISONS:
-            levels = [lv for lv in by_name[comparison.name]["comparison_levels"] if not lv.get("is_null_level")]
-            ms.append(tuple(_probability(lv.get("m_probability")) for lv in levels))
-            us.append(tuple(_probability(lv.get("u_probability")) for lv in levels))
-        return cls(prior=float(settings["probability_two_random_records_match"]), m=tuple(ms), u=tuple(us))
-
-
-def _probability(value: object) -> float:
-    # Splink leaves a level untrained (None) when no pair reached it; such a level carries no evidence.
-    return float(value) if isinstance(value, int | float) else 0.5
 
 
 def probability(weight: float) -> float:
