@@ -67,7 +67,9 @@ def prepare(directory: Path, say: Callable[[str], None], records: int = RECORDS)
     """
     saved = directory / "example.json"
     if saved.exists():
-        return Example(**json.loads(saved.read_text())), None
+        if _has_model(directory):
+            return Example(**json.loads(saved.read_text())), None
+        say("the saved person index was made by an earlier version (another match model): making it again")
     started = time.monotonic()
     # Built aside and renamed when complete, so that an interrupted first start is simply redone.
     partial = directory.with_name(directory.name + ".partial")
@@ -83,6 +85,22 @@ def prepare(directory: Path, say: Callable[[str], None], records: int = RECORDS)
         shutil.rmtree(directory)
     partial.rename(directory)
     return example, time.monotonic() - started
+
+
+def _has_model(directory: Path) -> bool:
+    """Whether the index in ``directory`` has a match model this version can use."""
+    from entramado.db import make_engine, sqlite_url
+    from entramado.identity.services import latest_model
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = make_engine(sqlite_url(directory / "identity.db"))
+    try:
+        return latest_model(engine) is not None
+    except SQLAlchemyError:  # no database, or not an index
+        return False
+    finally:
+        engine.dispose()
 
 
 def _link(directory: Path, say: Callable[[str], None]) -> None:
