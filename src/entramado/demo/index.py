@@ -89,10 +89,10 @@ def prepare(directory: Path, say: Callable[[str], None], records: int = RECORDS)
 
 def _has_model(directory: Path) -> bool:
     """Whether the index in ``directory`` has a match model this version can use."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from entramado.db import make_engine, sqlite_url
     from entramado.identity.services import latest_model
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     engine = make_engine(sqlite_url(directory / "identity.db"))
     try:
