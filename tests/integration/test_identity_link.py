@@ -55,6 +55,7 @@ def test_link_rerun_keeps_ids_and_decisions_bind(tmp_path: Path, database_url: s
     first = services.link_mapping(engine, mapping, config=LinkConfig(u_max_pairs=2e5))
     assert first.read == first.linked + first.rejected == len(truth)
     assert first.created == first.persons and first.kept == 0
+    assert first.as_dict()["model"] == {"trained": True, "labels": 0}
     ids = _ids(first)
     keys = list(ids)
     score = accuracy([ids[k] for k in keys], [truth[k] for k in keys])
@@ -63,7 +64,7 @@ def test_link_rerun_keeps_ids_and_decisions_bind(tmp_path: Path, database_url: s
 
     # Nothing changed: every id is kept, nothing is created, no review opens twice.
     again = services.link_mapping(engine, mapping)
-    assert "train" not in again.timings.stages  # the stored model is reused
+    assert "train" not in again.timings.stages and not again.trained  # the stored model is reused
     assert (again.kept, again.created, again.merged, again.retired, again.reviews_opened) == (first.persons, 0, 0, 0, 0)
     assert _ids(again) == ids
 
@@ -104,7 +105,8 @@ def test_link_rerun_keeps_ids_and_decisions_bind(tmp_path: Path, database_url: s
     services.decide_review(engine, review_id, "same", "official-7")
     with pytest.raises(Conflict):
         services.decide_review(engine, review_id, "different", "official-8")
-    fourth = services.link_mapping(engine, load_mapping(tmp_path / "mapping.toml"))
+    fourth = services.link_mapping(engine, load_mapping(tmp_path / "mapping.toml"), config=LinkConfig(u_max_pairs=2e5))
+    assert fourth.as_dict()["model"] == {"trained": True, "labels": 1}  # the decision is a label the model had not seen
     merged_ids = _ids(fourth)
     assert merged_ids[a] == merged_ids[b]
     assert fourth.merged >= 1
@@ -112,6 +114,8 @@ def test_link_rerun_keeps_ids_and_decisions_bind(tmp_path: Path, database_url: s
     person = services.get_person(engine, gone)
     assert person["person_id"] == merged_ids[a] and person["requested_id"] == gone
     assert {"kind": "merged"}.items() <= services.person_history(engine, gone)[-1].items()
+
+    assert not services.link_mapping(engine, load_mapping(tmp_path / "mapping.toml")).trained  # seen now
 
     # The golden record names its source for every attribute.
     golden = services.get_person(engine, merged_ids[a])["golden"]

@@ -11,7 +11,7 @@ persistent ids and the golden records are ours (:mod:`entramado.identity.cluster
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -98,6 +98,7 @@ class Scorer:
 
     def __init__(self, table: pa.Table, backend: Backend = "duckdb", *, spark: Any = None, threads: int = 0) -> None:
         self.backend = backend
+        self.table = table
         self._blocked: dict[str, npt.NDArray[Any]] | None = None
         if backend == "duckdb":
             import duckdb
@@ -139,10 +140,15 @@ class Scorer:
         arrow = self.connection.sql(sql).toArrow()  # a SparkSession
         return {k: arrow.column(k).to_numpy() for k in arrow.column_names}
 
-    def train(self, *, u_max_pairs: float = 2e6, seed: int = 42) -> m.Model:
+    def train(
+        self, *, u_max_pairs: float = 2e6, seed: int = 42, labels: Sequence[tuple[int, int, bool]] = ()
+    ) -> m.Model:
         """Estimate the prior (from a deterministic rule), ``u`` (random sampling) and ``m`` (EM over the training
         rules' patterns). On DuckDB the prior and ``u`` come from our own SQL over the comparison levels (the same
-        estimates as Splink's, from one query each: a third faster at a million records); on Spark from Splink."""
+        estimates as Splink's, from one query each: a third faster at a million records); on Spark from Splink.
+
+        ``labels`` are pairs of records (uids) officials decided, and whether they are the same person: each EM
+        session takes them as pairs whose class is known."""
         if self.backend == "duckdb":
             prior, u = self._prior(), self._u_by_sampling(u_max_pairs, seed)
         else:
@@ -159,9 +165,10 @@ class Scorer:
         # Counting patterns on Spark goes through Splink, which wants every probability set; weights play no part.
         unweighted = m.Model(prior=prior, m=tuple(map(tuple, u)), u=tuple(map(tuple, u)))
         start = [_default_m(len(us)) for us in u]
+        labelled, same = self._labelled(labels)
         estimates = []
         for rule in TRAINING_RULES:
-            patterns = self._patterns(rule, unweighted)
+            patterns = self._patterns(rule, unweighted).with_labels(labelled, same)
             ms, _ = expectation_maximisation(patterns, u, start)
             estimates.append((ms, patterns))
         final_m = [
@@ -169,6 +176,16 @@ class Scorer:
             for c, ms, us in zip(m.COMPARISONS, combine(estimates, start), u, strict=True)
         ]
         return m.Model(prior=prior, m=tuple(map(tuple, final_m)), u=tuple(map(tuple, u)))
+
+    def _labelled(self, labels: Sequence[tuple[int, int, bool]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """The comparison levels of labelled pairs (by the Python predicates, which agree with the SQL), and their
+        labels."""
+        if not labels:
+            return np.zeros((0, len(m.COMPARISONS)), dtype=np.int64), np.zeros(0, dtype=bool)
+        uids = sorted({uid for a, b, _ in labels for uid in (a, b)})
+        rows = dict(zip(uids, self.table.take(uids).to_pylist(), strict=True))
+        levels = np.array([[c.level_of(rows[a], rows[b]) for c in m.COMPARISONS] for a, b, _ in labels], dtype=np.int64)
+        return levels, np.array([same for _, _, same in labels], dtype=bool)
 
     def _prior(self) -> float:
         """The probability that two random records match: the pairs :data:`PRIOR_RULE` finds, over the share of

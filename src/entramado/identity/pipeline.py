@@ -206,19 +206,21 @@ def link_table(
     *,
     config: LinkConfig = LinkConfig(),
     model: Model | None = None,
-    same: Iterable[Pair] = (),
-    different: Iterable[Pair] = (),
+    same: Sequence[Pair] = (),
+    different: Sequence[Pair] = (),
     timings: Timings | None = None,
     spark: Any = None,
 ) -> tuple[Model, ScoredPairs, npt.NDArray[np.int64], list[Pair]]:
     """Score and cluster a record table: train the model unless one is given, score blocked pairs, cluster with the
-    household rules and the officials' decisions (``same`` / ``different`` as uid pairs)."""
+    household rules and the officials' decisions (``same`` / ``different`` as uid pairs), which also label the
+    training."""
     timings = timings or Timings()
     scorer = Scorer(table, config.backend, spark=spark, threads=config.threads)
     try:
         if model is None or config.retrain:
             with timings.stage("train"):
-                model = scorer.train(u_max_pairs=config.u_max_pairs)
+                labels = [(a, b, True) for a, b in same] + [(a, b, False) for a, b in different]
+                model = scorer.train(u_max_pairs=config.u_max_pairs, labels=labels)
         with timings.stage("score"):
             pairs = scorer.score(model, min_weight=min(config.review_weight, KEEP_WEIGHT))
     finally:

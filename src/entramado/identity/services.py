@@ -54,6 +54,8 @@ class LinkReport:
     withdrawn: int
     reviews_opened: int
     notifications: int
+    trained: bool
+    labels: int
     timings: Timings
     peak_memory_mb: float
     assignments: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
@@ -74,6 +76,7 @@ class LinkReport:
             },
             "records_withdrawn": self.withdrawn,
             "reviews_opened": self.reviews_opened,
+            "model": {"trained": self.trained, "labels": self.labels},
             "notifications_queued": self.notifications,
             "seconds": self.timings.stages,
             "peak_memory_mb": self.peak_memory_mb,
@@ -97,6 +100,17 @@ def latest_model(engine: Engine) -> m.Model | None:
         return m.Model.from_dict(json.loads(text))
     except ValueError:
         return None
+
+
+def _decided_since_training(engine: Engine) -> bool:
+    """Whether an official decided a review after the newest finished run trained its model (or took it over)."""
+    with Session(engine) as session:
+        trained_at = session.scalar(
+            select(LinkRun.started_at).where(LinkRun.finished_at.is_not(None)).order_by(LinkRun.id.desc()).limit(1)
+        )
+        if trained_at is None:
+            return False
+        return session.scalar(select(Review.id).where(Review.decided_at > trained_at).limit(1)) is not None
 
 
 def record_json(table: pa.Table) -> tuple[list[str], list[str]]:
@@ -178,7 +192,9 @@ def _link_mapping(
             )
         }
         same, different = _decisions(session, uid_of)
-    model = None if config.retrain else latest_model(engine)
+    # Officials' decisions are labels: a decision the model has not seen yet makes this run train it again.
+    model = None if config.retrain or _decided_since_training(engine) else latest_model(engine)
+    trained = model is None
 
     say("link")
     # Each record's stored form depends on the read alone: DuckDB makes it in a thread (outside the GIL) while the
@@ -244,6 +260,8 @@ def _link_mapping(
         withdrawn=len(withdrawn),
         reviews_opened=opened,
         notifications=notified,
+        trained=trained,
+        labels=len(same) + len(different) if trained else 0,
         timings=timings,
         peak_memory_mb=_peak_memory_mb(),
         assignments=assignments,

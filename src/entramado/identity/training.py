@@ -24,11 +24,26 @@ class Patterns:
 
     ``levels[i, c]`` is the level index (0 = null) of comparison ``c`` in pattern ``i``; ``trained`` marks the
     comparisons this blocking rule leaves free (those it blocks on always agree and say nothing about ``m``).
+    ``known`` says, per pattern, whether its pairs are known to match (1.0: officials decided *same*), known not to
+    (0.0: *different*) or unknown (NaN, the default for every pattern).
     """
 
     levels: npt.NDArray[np.int64]
     counts: npt.NDArray[np.float64]
     trained: tuple[bool, ...]
+    known: npt.NDArray[np.float64] | None = None
+
+    def with_labels(self, levels: npt.NDArray[np.int64], same: npt.NDArray[np.bool_]) -> Patterns:
+        """These patterns and, as patterns of their own, labelled pairs: their levels and whether they match."""
+        if not len(levels):
+            return self
+        known = self.known if self.known is not None else np.full(len(self.counts), np.nan)
+        return Patterns(
+            levels=np.vstack([self.levels, levels]),
+            counts=np.concatenate([self.counts, np.ones(len(levels))]),
+            trained=self.trained,
+            known=np.concatenate([known, same.astype(np.float64)]),
+        )
 
 
 def expectation_maximisation(
@@ -40,7 +55,8 @@ def expectation_maximisation(
     tolerance: float = 1e-5,
 ) -> tuple[list[list[float]], float]:
     """Estimate ``m`` per comparison level (null level excluded, as in ``u``) and the share of matches among the
-    blocked pairs. ``u`` stays fixed. Comparisons not ``trained`` keep ``m_start``."""
+    blocked pairs. ``u`` stays fixed. Comparisons not ``trained`` keep ``m_start``. Patterns whose class is
+    ``known`` keep it as their posterior (semi-supervised: officials' decisions are labels)."""
     n_comparisons = len(u)
     m = [np.array(ms, dtype=np.float64) for ms in m_start]
     uu = [np.array(us, dtype=np.float64) for us in u]
@@ -56,6 +72,8 @@ def expectation_maximisation(
             log_u += np.where(observed, np.log(np.maximum(uu[c][idx], _FLOOR)), 0.0)
         numerator = share * np.exp(log_m)
         posterior = numerator / (numerator + (1 - share) * np.exp(log_u))
+        if patterns.known is not None:
+            posterior = np.where(np.isnan(patterns.known), posterior, patterns.known)
         weighted = posterior * counts
         new_share = float(weighted.sum() / counts.sum())
         change = abs(new_share - share)
