@@ -92,6 +92,12 @@ def link(
         f"ids: {ids['kept']} kept, {ids['created']} new, {ids['merged']} merged, {ids['split']} split, "
         f"{ids['retired']} retired; {summary['reviews_opened']} pairs sent to review"
     )
+    model = summary["model"]
+    if model["trained"]:
+        labels = model["labels"]
+        typer.echo("model: trained" + (f" with {labels} officials' decisions as labels" if labels else ""))
+    else:
+        typer.echo("model: the last run's, reused (--retrain to train it again)")
     typer.echo("seconds: " + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items()))
 
 
