@@ -190,21 +190,18 @@ class Scorer:
     def _prior(self) -> float:
         """The probability that two random records match: the pairs :data:`PRIOR_RULE` finds, over the share of
         matches it is taken to find, over all pairs."""
-        n = self._count()
+        n = self.table.num_rows
         found = self._fetch(
             f"SELECT count(*) AS n FROM records l JOIN records r ON {_same(PRIOR_RULE)} AND l.uid < r.uid"  # noqa: S608
         )["n"][0]
         pairs = n * (n - 1) / 2
         return float(min(max(found / PRIOR_RULE_RECALL, 1.0) / max(pairs, 1.0), 0.5))
 
-    def _count(self) -> int:
-        return int(self._fetch("SELECT count(*) AS n FROM records")["n"][0])
-
     def _u_by_sampling(self, max_pairs: float, seed: int) -> list[list[float]]:
         """``u`` of every level but the null one: its share among all pairs of a random sample of records (about
         ``max_pairs`` pairs, almost all of different people), the null level left out, as Splink estimates it. A
         level no sampled pair reaches gets half a pair's share, not nothing (its weight stays finite and large)."""
-        n = self._count()
+        n = self.table.num_rows
         k = min(n, int(np.ceil((1 + np.sqrt(1 + 8 * max_pairs)) / 2)))
         chosen = np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
         self.connection.register("u_sample", pa.table({"uid": chosen.astype(np.int64)}))
@@ -221,7 +218,7 @@ class Scorer:
         for comparison in m.COMPARISONS:
             level = rows[comparison.name].astype(np.int64)
             per_level = np.bincount(level, weights=counts, minlength=len(comparison.levels))[1:].astype(np.float64)
-            u.append(_shares_with_floor(per_level, per_level.sum()))  # the null level (index 0) left out
+            u.append(_shares_with_floor(per_level))  # the null level (index 0) left out
         return u
 
     def _levels(self) -> dict[str, npt.NDArray[Any]]:
@@ -333,8 +330,7 @@ def levels_sql(
             f"SELECT l.uid AS uid_l, r.uid AS uid_r FROM {table} l JOIN {table} r ON {_same(rule)} AND l.uid < r.uid"  # noqa: S608
             + (f" WHERE {earlier}" if earlier else "")
         )
-    sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in m.COMPARED_COLUMNS)
-    sides += "".join(f", coalesce({_same(rule)}, false) AS flag_{i}" for i, rule in enumerate(flags))
+    sides = _sides() + "".join(f", coalesce({_same(rule)}, false) AS flag_{i}" for i, rule in enumerate(flags))
     cases = [f"flag_{i}" for i in range(len(flags))] + _level_cases()
     return (
         f"WITH pairs AS ({' UNION ALL '.join(blocked)}), "  # noqa: S608 - names are ours, never input
@@ -347,11 +343,15 @@ def levels_sql(
 def _levels_select(pairs_of: str) -> str:
     """SQL giving every pair (``uid_l < uid_r``) of the records in ``pairs_of`` (a table or subquery) with the level
     index of each comparison."""
-    sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in m.COMPARED_COLUMNS)
     return (
-        f"SELECT {', '.join(_level_cases())} FROM (SELECT {sides} FROM {pairs_of} l "  # noqa: S608 - ours, never input
+        f"SELECT {', '.join(_level_cases())} FROM (SELECT {_sides()} FROM {pairs_of} l "  # noqa: S608 - ours, never input
         f"JOIN {pairs_of} r ON l.uid < r.uid)"
     )
+
+
+def _sides() -> str:
+    """Every compared column of both records of a pair, as ``{column}_l`` and ``{column}_r``."""
+    return ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in m.COMPARED_COLUMNS)
 
 
 def _level_cases() -> list[str]:
@@ -362,9 +362,9 @@ def _level_cases() -> list[str]:
     return cases
 
 
-def _shares_with_floor(counts: npt.NDArray[np.float64], total: float) -> list[float]:
-    """Each count's share of ``total``; a count of 0 weighs half a pair (``0.5 / total``)."""
-    total = max(float(total), 1.0)
+def _shares_with_floor(counts: npt.NDArray[np.float64]) -> list[float]:
+    """Each count's share of their total; a count of 0 weighs half a pair (``0.5 / total``)."""
+    total = max(float(counts.sum()), 1.0)
     return [float(c) / total if c > 0 else 0.5 / total for c in counts]
 
 

@@ -76,7 +76,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NamedTuple, cast
+from typing import Any, BinaryIO, Literal, NamedTuple, TypeVar, cast
 
 from entramado.identity.standardise import (
     DATE_FORMAT_DESCRIPTIONS,
@@ -634,6 +634,7 @@ class _Rejected(NamedTuple):
 # _Rejected that rejects the record. Outcomes are immutable; each record still gets its own list of notes. The size
 # holds about one large source's distinct addresses; the least recently used outcomes are dropped first.
 _FIELD_CACHE_SIZE = 1 << 17
+_T = TypeVar("_T")
 _BARE_UNIT = re.compile(r"\d+[A-Z]?|[A-Z]\d*")
 _POSTCODE = re.compile(r"\d{5}")
 
@@ -758,12 +759,17 @@ def _birth_date_outcome(text: str, formats: tuple[str, ...], today: date, pivot:
         return _Rejected("birth_date", str(error))
 
 
+def _value_or_note(field: str, standardise: Callable[[str], _T], text: str) -> tuple[_T | None, Note | None]:
+    """``standardise(text)``, or nothing and the note that leaves ``field`` empty."""
+    try:
+        return standardise(text), None
+    except StandardisationError as error:
+        return None, _left_empty(field, error)
+
+
 @lru_cache(maxsize=1024)
 def _sex_outcome(text: str) -> tuple[Sex | None, Note | None]:
-    try:
-        return normalise_sex(text), None
-    except StandardisationError as error:
-        return None, _left_empty("sex", error)
+    return _value_or_note("sex", normalise_sex, text)
 
 
 @lru_cache(maxsize=_FIELD_CACHE_SIZE)
@@ -784,18 +790,12 @@ def _department_outcome(text: str) -> tuple[str | None, Note | None]:
 
 @lru_cache(maxsize=_FIELD_CACHE_SIZE)
 def _phone_outcome(text: str) -> tuple[str | None, Note | None]:
-    try:
-        return parse_phone(text).e164, None
-    except StandardisationError as error:
-        return None, _left_empty("phone", error)
+    return _value_or_note("phone", lambda value: parse_phone(value).e164, text)
 
 
 @lru_cache(maxsize=_FIELD_CACHE_SIZE)
 def _email_outcome(text: str) -> tuple[str | None, Note | None]:
-    try:
-        return normalise_email(text), None
-    except StandardisationError as error:
-        return None, _left_empty("email", error)
+    return _value_or_note("email", normalise_email, text)
 
 
 @lru_cache(maxsize=_FIELD_CACHE_SIZE)

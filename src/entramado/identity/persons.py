@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,37 +24,17 @@ K = TypeVar("K", bound=Hashable)
 _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
-class _RandomBytes:
-    """Bytes from the operating system's generator, drawn 64 KiB at a time: a first run creates hundreds of
-    thousands of ids, and one system call each would cost seconds."""
-
-    def __init__(self) -> None:
-        self.buffer, self.offset = b"", 0
-        self.lock = threading.Lock()
-
-    def take(self, n: int) -> bytes:
-        with self.lock:
-            if self.offset + n > len(self.buffer):
-                self.buffer, self.offset = secrets.token_bytes(65536), 0
-            out = self.buffer[self.offset : self.offset + n]
-            self.offset += n
-            return out
-
-
-_random = _RandomBytes()
+def new_person_ids(count: int) -> list[str]:
+    """``count`` fresh person ids: 20 random base-32 characters each (100 bits), opaque by design, in Crockford's
+    alphabet (no I, L, O or U, so that an id read aloud or retyped survives). Drawn and encoded in one go, since a
+    first run makes hundreds of thousands: 15 random bytes are 24 base-32 characters, of which each id keeps 20."""
+    text = base64.b32encode(secrets.token_bytes(15 * count)).decode().translate(_CROCKFORD)
+    return [text[i : i + 20] for i in range(0, 24 * count, 24)]
 
 
 def new_person_id() -> str:
-    """A fresh person id: 20 random base-32 characters (100 bits), opaque by design, in Crockford's alphabet (no I,
-    L, O or U, so that an id read aloud or retyped survives)."""
-    return base64.b32encode(_random.take(13)).decode()[:20].translate(_CROCKFORD)
-
-
-def new_person_ids(count: int) -> list[str]:
-    """``count`` fresh ids as :func:`new_person_id` makes them, encoded in one go (a first run makes hundreds of
-    thousands): 15 random bytes are 24 base-32 characters, of which each id keeps 20."""
-    text = base64.b32encode(secrets.token_bytes(15 * count)).decode().translate(_CROCKFORD)
-    return [text[i : i + 20] for i in range(0, 24 * count, 24)]
+    """One fresh person id (:func:`new_person_ids`)."""
+    return new_person_ids(1)[0]
 
 
 @dataclass
