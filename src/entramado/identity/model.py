@@ -344,7 +344,8 @@ def splink_comparisons(dialect: str = "duckdb") -> list[dict[str, Any]]:
 # Level labels that make two records different people whatever else agrees (see household_conflict).
 _GIVEN_DIFFERENT = GIVEN_NAMES.levels.index(_ELSE)
 _DATE_DIFFERENT = (BIRTH_DATE.levels.index(_ELSE), len(BIRTH_DATE.levels) - 2)  # else, same year only
-_ID_SAME = (1, 2)  # exact cédula (valid or not)
+#: Levels of the cédula comparison that mean the same cédula (exact, with or without a valid check digit).
+NATIONAL_ID_SAME = (1, 2)
 _SEX_DIFFERENT = SEX.levels.index(_ELSE)
 
 
@@ -360,7 +361,7 @@ def household_conflict(levels: Sequence[int]) -> bool:
       most of the name.
     """
     nid, given, born, sex = levels[0], levels[1], levels[3], levels[4]
-    id_same = nid in _ID_SAME
+    id_same = nid in NATIONAL_ID_SAME
     if given == _GIVEN_DIFFERENT and not (id_same and born == 1):
         return True
     if sex == _SEX_DIFFERENT and given != 1:
@@ -371,7 +372,7 @@ def household_conflict(levels: Sequence[int]) -> bool:
 def household_conflicts(levels: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     """:func:`household_conflict` for many pairs at once (one row of level indices per pair)."""
     nid, given, born, sex = levels[:, 0], levels[:, 1], levels[:, 3], levels[:, 4]
-    id_same = np.isin(nid, _ID_SAME)
+    id_same = np.isin(nid, NATIONAL_ID_SAME)
     given_diff = (given == _GIVEN_DIFFERENT) & ~(id_same & (born == 1))
     sex_diff = (sex == _SEX_DIFFERENT) & (given != 1)
     date_diff = np.isin(born, _DATE_DIFFERENT) & ~(id_same & (given == 1))
@@ -386,7 +387,7 @@ def household_conflict_sql() -> str:
         return comparison.gamma(index)
 
     given_diff = f"gamma_given_names = {gamma(GIVEN_NAMES, _GIVEN_DIFFERENT)}"
-    ids_same = " OR ".join(f"gamma_national_id = {gamma(NATIONAL_ID, i)}" for i in _ID_SAME)
+    ids_same = " OR ".join(f"gamma_national_id = {gamma(NATIONAL_ID, i)}" for i in NATIONAL_ID_SAME)
     date_exact = f"gamma_birth_date = {gamma(BIRTH_DATE, 1)}"
     date_diff = " OR ".join(f"gamma_birth_date = {gamma(BIRTH_DATE, i)}" for i in _DATE_DIFFERENT)
     given_exact = f"gamma_given_names = {gamma(GIVEN_NAMES, 1)}"

@@ -305,21 +305,18 @@ def _write_records(
     in half the time)."""
     stamp = now.isoformat(sep=" ")
     updates = []
-    if not previous:  # the first run: every record is new
-        inserts = [(*keys[uid], person_of[uid], fingerprints[uid], values[uid], stamp) for uid in order]
-    else:
-        inserts = []
-        for uid in order:
-            key = keys[uid]
-            prev = previous.get(key)
-            if prev is None:
-                inserts.append((key[0], key[1], person_of[uid], fingerprints[uid], values[uid], stamp))
-            elif prev[1] != fingerprints[uid]:
-                updates.append(
-                    {"s": key[0], "r": key[1], "p": person_of[uid], "f": fingerprints[uid], "d": values[uid], "u": now}
-                )
-            elif prev[0] != person_of[uid]:
-                updates.append({"s": key[0], "r": key[1], "p": person_of[uid], "f": prev[1], "d": None, "u": prev[2]})
+    inserts = []
+    for uid in order:
+        key = keys[uid]
+        prev = previous.get(key)
+        if prev is None:
+            inserts.append((key[0], key[1], person_of[uid], fingerprints[uid], values[uid], stamp))
+        elif prev[1] != fingerprints[uid]:
+            updates.append(
+                {"s": key[0], "r": key[1], "p": person_of[uid], "f": fingerprints[uid], "d": values[uid], "u": now}
+            )
+        elif prev[0] != person_of[uid]:
+            updates.append({"s": key[0], "r": key[1], "p": person_of[uid], "f": prev[1], "d": None, "u": prev[2]})
     table = IndexedRecord.__table__
     for chunk in range(0, len(withdrawn), 500):
         part = withdrawn[chunk : chunk + 500]
@@ -456,7 +453,7 @@ def _review_pairs(pairs: Any, labels: Any, config: LinkConfig) -> list[_ReviewPa
     official should correct. Siblings and twins with cédulas of their own are kept apart without asking anyone."""
     split = labels[pairs.uid_l] != labels[pairs.uid_r]
     uncertain = (pairs.weight >= config.review_weight) & (pairs.weight < config.match_weight) & ~pairs.conflict
-    same_id = np.isin(pairs.levels[:, 0], (1, 2))  # national_id: exact (valid or not)
+    same_id = np.isin(pairs.levels[:, 0], m.NATIONAL_ID_SAME)
     household = (pairs.weight >= config.match_weight) & pairs.conflict & same_id
     out = [_ReviewPair(int(i), "uncertain") for i in np.flatnonzero(split & uncertain)]
     out.extend(_ReviewPair(int(i), "household") for i in np.flatnonzero(split & household))
